@@ -1,0 +1,280 @@
+// Transformer forward: embeddings → L × (RMSNorm, attention with RoPE, RMSNorm, SwiGLU) → LM head.
+#include "common/model/transformer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "absl/strings/str_format.h"
+
+namespace dllm {
+namespace {
+
+using kernels::Backend;
+using kernels::WeightView;
+
+// Per-sequence K/V storage: one [capacity, kv_heads, head_dim] K and V buffer per layer.
+class DenseKvCache final : public KvCache {
+ public:
+  DenseKvCache(Backend* backend, int layers, int capacity, int64_t row_floats)
+      : capacity_(capacity), row_floats_(row_floats) {
+    for (int l = 0; l < layers; ++l) {
+      k_.emplace_back(backend, static_cast<size_t>(capacity) * row_floats);
+      v_.emplace_back(backend, static_cast<size_t>(capacity) * row_floats);
+    }
+  }
+  int capacity() const override { return capacity_; }
+  float* k(int layer) { return k_[layer].data(); }
+  float* v(int layer) { return v_[layer].data(); }
+
+ private:
+  int capacity_;
+  int64_t row_floats_;
+  std::vector<DeviceBuffer<float>> k_, v_;
+};
+
+int max_slot(const SequenceForward& s) {
+  const auto& slots = s.slots.empty() ? s.positions : s.slots;
+  return slots.empty() ? -1 : *std::max_element(slots.begin(), slots.end());
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Transformer>> Transformer::create(const ModelConfig& config,
+                                                                 const ModelWeights& host,
+                                                                 Backend* backend) {
+  std::unique_ptr<Transformer> t(new Transformer(config, backend));
+  auto up = [&](const WeightView& w) { return w.empty() ? w : backend->upload_weight(w); };
+  t->weights_.embedding = up(host.embedding);
+  t->weights_.final_norm = up(host.final_norm);
+  t->weights_.lm_head = up(host.lm_head);
+  for (const LayerWeights& l : host.layers) {
+    LayerWeights d;
+    d.attn_norm = up(l.attn_norm);
+    d.q_proj = up(l.q_proj), d.k_proj = up(l.k_proj), d.v_proj = up(l.v_proj);
+    d.q_bias = up(l.q_bias), d.k_bias = up(l.k_bias), d.v_bias = up(l.v_bias);
+    d.o_proj = up(l.o_proj);
+    d.ffn_norm = up(l.ffn_norm);
+    d.gate_proj = up(l.gate_proj), d.up_proj = up(l.up_proj), d.down_proj = up(l.down_proj);
+    t->weights_.layers.push_back(d);
+  }
+  if (static_cast<int>(t->weights_.layers.size()) != config.num_layers)
+    return absl::InvalidArgumentError("weights have a different layer count than the config");
+  // inv_freq rounded to float32 as the reference computes it.
+  const std::vector<double> inv = config.rope_inv_freq();
+  std::vector<float> inv_f(inv.begin(), inv.end());
+  t->inv_freq_ = DeviceBuffer<float>(backend, inv_f.size());
+  backend->copy_from_host(t->inv_freq_.data(), inv_f.data(), inv_f.size() * sizeof(float));
+  return t;
+}
+
+std::unique_ptr<KvCache> Transformer::new_kv_cache(int capacity) {
+  return std::make_unique<DenseKvCache>(backend_, config_.num_layers, capacity,
+                                        static_cast<int64_t>(config_.num_kv_heads) *
+                                            config_.head_dim);
+}
+
+absl::Status Transformer::validate(std::span<const SequenceForward> batch) const {
+  for (size_t b = 0; b < batch.size(); ++b) {
+    const SequenceForward& s = batch[b];
+    if (s.ids.empty()) return absl::InvalidArgumentError(absl::StrFormat("sequence %d: no rows", b));
+    if (s.positions.size() != s.ids.size() || (!s.slots.empty() && s.slots.size() != s.ids.size()))
+      return absl::InvalidArgumentError(
+          absl::StrFormat("sequence %d: ids, positions and slots differ in length", b));
+    for (int32_t id : s.ids)
+      if (id < 0 || id >= config_.embedding_rows)
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "sequence %d: token id %d out of range [0, %d)", b, id, config_.embedding_rows));
+    const auto& slots = s.slots.empty() ? s.positions : s.slots;
+    for (int32_t p : slots)
+      if (p < 0) return absl::InvalidArgumentError(absl::StrFormat("sequence %d: negative slot", b));
+    const int keys = s.cache != nullptr ? s.attend_len : max_slot(s) + 1;
+    if (s.cache != nullptr && (s.attend_len <= 0 || s.attend_len > s.cache->capacity() ||
+                               max_slot(s) >= s.cache->capacity()))
+      return absl::InvalidArgumentError(
+          absl::StrFormat("sequence %d: attend_len %d / slot %d outside cache capacity %d", b,
+                          s.attend_len, max_slot(s), s.cache->capacity()));
+    if (!s.key_mask.empty() && static_cast<int>(s.key_mask.size()) < keys)
+      return absl::InvalidArgumentError(
+          absl::StrFormat("sequence %d: key_mask has %d entries, need %d", b, s.key_mask.size(), keys));
+    for (int32_t r : s.logit_rows)
+      if (r < 0 || r >= static_cast<int>(s.ids.size()))
+        return absl::InvalidArgumentError(absl::StrFormat("sequence %d: logit row %d out of range", b, r));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Transformer::forward(std::span<const SequenceForward> batch,
+                                  std::vector<std::vector<float>>* logits) {
+  return run(batch, logits, nullptr);
+}
+
+absl::Status Transformer::forward_with_hidden_states(
+    std::span<const int32_t> ids, std::vector<float>* logits,
+    std::vector<std::vector<float>>* hidden_states) {
+  std::vector<int32_t> pos(ids.size());
+  std::iota(pos.begin(), pos.end(), 0);
+  SequenceForward s;
+  s.ids = ids;
+  s.positions = pos;
+  std::vector<std::vector<float>> out;
+  absl::Status st = run(std::span<const SequenceForward>(&s, 1), &out, hidden_states);
+  if (st.ok()) *logits = std::move(out[0]);
+  return st;
+}
+
+absl::Status Transformer::run(std::span<const SequenceForward> batch,
+                              std::vector<std::vector<float>>* logits,
+                              std::vector<std::vector<float>>* hidden_states) {
+  if (absl::Status st = validate(batch); !st.ok()) return st;
+  const ModelConfig& c = config_;
+  const int d = c.hidden_size, hd = c.head_dim, H = c.num_heads, KV = c.num_kv_heads;
+  const int64_t q_dim = static_cast<int64_t>(H) * hd, kv_dim = static_cast<int64_t>(KV) * hd;
+
+  // Flatten the batch: rows of all sequences back to back.
+  std::vector<int32_t> ids, positions, slots, logit_index;
+  std::vector<int> row_offset, logit_offset;
+  for (const SequenceForward& s : batch) {
+    row_offset.push_back(static_cast<int>(ids.size()));
+    logit_offset.push_back(static_cast<int>(logit_index.size()));
+    const auto& sl = s.slots.empty() ? s.positions : s.slots;
+    if (s.logit_rows.empty()) {
+      for (size_t r = 0; r < s.ids.size(); ++r) logit_index.push_back(static_cast<int32_t>(ids.size() + r));
+    } else {
+      for (int32_t r : s.logit_rows) logit_index.push_back(static_cast<int32_t>(ids.size()) + r);
+    }
+    ids.insert(ids.end(), s.ids.begin(), s.ids.end());
+    positions.insert(positions.end(), s.positions.begin(), s.positions.end());
+    slots.insert(slots.end(), sl.begin(), sl.end());
+  }
+  row_offset.push_back(static_cast<int>(ids.size()));
+  logit_offset.push_back(static_cast<int>(logit_index.size()));
+  const int n = static_cast<int>(ids.size());
+  const int n_logits = static_cast<int>(logit_index.size());
+
+  Backend* be = backend_;
+  h_.ensure(be, static_cast<size_t>(n) * d);
+  xn_.ensure(be, static_cast<size_t>(n) * d);
+  q_.ensure(be, n * q_dim);
+  k_.ensure(be, n * kv_dim);
+  v_.ensure(be, n * kv_dim);
+  attn_.ensure(be, n * q_dim);
+  gate_.ensure(be, static_cast<size_t>(n) * c.intermediate_size);
+  up_.ensure(be, static_cast<size_t>(n) * c.intermediate_size);
+  ids_.ensure(be, n);
+  positions_.ensure(be, n);
+  slots_.ensure(be, n);
+  logit_index_.ensure(be, std::max(1, n_logits));
+  be->copy_from_host(ids_.data(), ids.data(), n * sizeof(int32_t));
+  be->copy_from_host(positions_.data(), positions.data(), n * sizeof(int32_t));
+  be->copy_from_host(slots_.data(), slots.data(), n * sizeof(int32_t));
+  if (n_logits > 0)
+    be->copy_from_host(logit_index_.data(), logit_index.data(), n_logits * sizeof(int32_t));
+
+  // Sequences without a cache attend through a scratch cache sized to their slots.
+  std::vector<std::unique_ptr<KvCache>> scratch(batch.size());
+  std::vector<DenseKvCache*> caches(batch.size());
+  std::vector<int> num_keys(batch.size());
+  std::vector<DeviceBuffer<uint8_t>> masks(batch.size());
+  for (size_t b = 0; b < batch.size(); ++b) {
+    const SequenceForward& s = batch[b];
+    if (s.cache != nullptr) {
+      caches[b] = static_cast<DenseKvCache*>(s.cache);
+      num_keys[b] = s.attend_len;
+    } else {
+      num_keys[b] = max_slot(s) + 1;
+      scratch[b] = new_kv_cache(num_keys[b]);
+      caches[b] = static_cast<DenseKvCache*>(scratch[b].get());
+    }
+    // Keys that no row covers in a scratch cache are masked out, as are padding keys.
+    std::vector<uint8_t> mask(num_keys[b], 1);
+    bool need_mask = !s.key_mask.empty();
+    if (!s.key_mask.empty()) std::copy_n(s.key_mask.begin(), num_keys[b], mask.begin());
+    if (s.cache == nullptr) {
+      std::vector<uint8_t> covered(num_keys[b], 0);
+      for (int r = row_offset[b]; r < row_offset[b + 1]; ++r) covered[slots[r]] = 1;
+      for (int j = 0; j < num_keys[b]; ++j) {
+        need_mask |= covered[j] == 0;
+        mask[j] &= covered[j];
+      }
+    }
+    if (need_mask) {
+      masks[b] = DeviceBuffer<uint8_t>(be, num_keys[b]);
+      be->copy_from_host(masks[b].data(), mask.data(), num_keys[b]);
+    }
+  }
+
+  auto capture = [&](const float* x) {
+    if (hidden_states == nullptr) return;
+    std::vector<float> host(static_cast<size_t>(n) * d);
+    be->copy_to_host(host.data(), x, host.size() * sizeof(float));
+    hidden_states->push_back(std::move(host));
+  };
+
+  be->embedding(ids_.data(), n, weights_.embedding, h_.data());
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  for (int l = 0; l < c.num_layers; ++l) {
+    capture(h_.data());
+    const LayerWeights& w = weights_.layers[l];
+    be->rms_norm(h_.data(), n, d, w.attn_norm, static_cast<float>(c.rms_norm_eps), xn_.data());
+    be->linear(xn_.data(), n, w.q_proj, w.q_bias.empty() ? nullptr : &w.q_bias, q_.data());
+    be->linear(xn_.data(), n, w.k_proj, w.k_bias.empty() ? nullptr : &w.k_bias, k_.data());
+    be->linear(xn_.data(), n, w.v_proj, w.v_bias.empty() ? nullptr : &w.v_bias, v_.data());
+    be->rope(q_.data(), n, H, hd, positions_.data(), inv_freq_.data());
+    be->rope(k_.data(), n, KV, hd, positions_.data(), inv_freq_.data());
+    for (size_t b = 0; b < batch.size(); ++b) {
+      const int r0 = row_offset[b], rows = row_offset[b + 1] - r0;
+      be->scatter_rows(k_.data() + r0 * kv_dim, static_cast<int>(kv_dim), slots_.data() + r0, rows,
+                       caches[b]->k(l));
+      be->scatter_rows(v_.data() + r0 * kv_dim, static_cast<int>(kv_dim), slots_.data() + r0, rows,
+                       caches[b]->v(l));
+      kernels::AttentionParams p;
+      p.q = q_.data() + r0 * q_dim;
+      p.k = caches[b]->k(l);
+      p.v = caches[b]->v(l);
+      p.out = attn_.data() + r0 * q_dim;
+      p.num_q = rows;
+      p.num_keys = num_keys[b];
+      p.num_heads = H;
+      p.num_kv_heads = KV;
+      p.head_dim = hd;
+      p.scale = scale;
+      p.key_mask = masks[b].data();
+      p.causal = batch[b].causal;
+      p.q_positions = slots_.data() + r0;
+      be->attention(p);
+    }
+    be->linear(attn_.data(), n, w.o_proj, nullptr, xn_.data());
+    be->add_inplace(h_.data(), xn_.data(), static_cast<int64_t>(n) * d);
+    be->rms_norm(h_.data(), n, d, w.ffn_norm, static_cast<float>(c.rms_norm_eps), xn_.data());
+    be->linear(xn_.data(), n, w.gate_proj, nullptr, gate_.data());
+    be->linear(xn_.data(), n, w.up_proj, nullptr, up_.data());
+    be->silu_mul(gate_.data(), up_.data(), gate_.data(), static_cast<int64_t>(n) * c.intermediate_size);
+    be->linear(gate_.data(), n, w.down_proj, nullptr, xn_.data());
+    be->add_inplace(h_.data(), xn_.data(), static_cast<int64_t>(n) * d);
+  }
+
+  // LM head only on the rows that need logits.
+  logits->assign(batch.size(), {});
+  if (hidden_states != nullptr) {
+    be->rms_norm(h_.data(), n, d, weights_.final_norm, static_cast<float>(c.rms_norm_eps), xn_.data());
+    capture(xn_.data());
+  }
+  if (n_logits == 0) return absl::OkStatus();
+  const int vocab = c.embedding_rows;
+  logits_rows_.ensure(be, static_cast<size_t>(n_logits) * d);
+  logits_.ensure(be, static_cast<size_t>(n_logits) * vocab);
+  be->gather_rows(h_.data(), d, logit_index_.data(), n_logits, logits_rows_.data());
+  be->rms_norm(logits_rows_.data(), n_logits, d, weights_.final_norm,
+               static_cast<float>(c.rms_norm_eps), logits_rows_.data());
+  be->linear(logits_rows_.data(), n_logits, weights_.lm_head, nullptr, logits_.data());
+  std::vector<float> host(static_cast<size_t>(n_logits) * vocab);
+  be->copy_to_host(host.data(), logits_.data(), host.size() * sizeof(float));
+  be->synchronize();
+  for (size_t b = 0; b < batch.size(); ++b)
+    (*logits)[b].assign(host.begin() + static_cast<int64_t>(logit_offset[b]) * vocab,
+                        host.begin() + static_cast<int64_t>(logit_offset[b + 1]) * vocab);
+  return absl::OkStatus();
+}
+
+}  // namespace dllm

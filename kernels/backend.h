@@ -1,0 +1,54 @@
+// The op set every compute backend (CPU reference, CUDA) implements. Pure: pointers and shapes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "kernels/tensor_view.h"
+
+namespace dllm::kernels {
+
+// All activation buffers are float32 in backend memory; weights may be f32/bf16/f16.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string_view name() const = 0;
+
+  // Memory in this backend's address space (host memory for the CPU backend).
+  virtual void* allocate(size_t bytes) = 0;
+  virtual void release(void* ptr) = 0;
+  virtual void copy_from_host(void* dst, const void* src, size_t bytes) = 0;
+  virtual void copy_to_host(void* dst, const void* src, size_t bytes) = 0;
+  virtual void synchronize() = 0;
+  // Makes a host weight usable by the kernels (the CPU backend returns it unchanged).
+  virtual WeightView upload_weight(const WeightView& host) = 0;
+
+  // out[i, :] = table[ids[i], :]
+  virtual void embedding(const int32_t* ids, int n, const WeightView& table, float* out) = 0;
+  // out[i, :] = x[i, :] / rms(x[i, :]) * weight
+  virtual void rms_norm(const float* x, int n, int dim, const WeightView& weight, float eps,
+                        float* out) = 0;
+  // out[n, w.rows] = x[n, w.cols] · wᵀ (+ bias)
+  virtual void linear(const float* x, int n, const WeightView& w, const WeightView* bias,
+                      float* out) = 0;
+  // Rotate-half RoPE in place on x[n, heads, head_dim] with per-row positions.
+  // inv_freq: head_dim/2 floats in backend memory; position_scale divides positions (linear scaling).
+  virtual void rope(float* x, int n, int heads, int head_dim, const int32_t* positions,
+                    const float* inv_freq) = 0;
+  virtual void attention(const AttentionParams& p) = 0;
+  // out[i] = silu(gate[i]) * up[i]
+  virtual void silu_mul(const float* gate, const float* up, float* out, int64_t n) = 0;
+  // x[i] += y[i]
+  virtual void add_inplace(float* x, const float* y, int64_t n) = 0;
+  // out[i, :] = x[rows[i], :]  (row gather, e.g. rows that need logits)
+  virtual void gather_rows(const float* x, int dim, const int32_t* rows, int n, float* out) = 0;
+  // Writes src[i, :] into dst[positions[i], :] (K/V scatter into a sequence cache).
+  virtual void scatter_rows(const float* src, int dim, const int32_t* positions, int n,
+                            float* dst) = 0;
+};
+
+std::unique_ptr<Backend> make_cpu_backend(int num_threads);
+
+}  // namespace dllm::kernels

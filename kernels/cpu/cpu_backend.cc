@@ -1,0 +1,87 @@
+// CpuBackend: the reference implementation of the Backend op set on host memory.
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "kernels/backend.h"
+#include "kernels/cpu/cpu_kernels.h"
+
+namespace dllm::kernels {
+namespace {
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int threads) : pool_(threads) {}
+
+  std::string_view name() const override { return "cpu"; }
+  void* allocate(size_t bytes) override {
+    // 64-byte alignment keeps vector loads on one cache line.
+    return std::aligned_alloc(64, std::max<size_t>(64, (bytes + 63) / 64 * 64));
+  }
+  void release(void* ptr) override { std::free(ptr); }
+  void copy_from_host(void* dst, const void* src, size_t bytes) override {
+    std::memcpy(dst, src, bytes);
+  }
+  void copy_to_host(void* dst, const void* src, size_t bytes) override {
+    std::memcpy(dst, src, bytes);
+  }
+  void synchronize() override {}
+  WeightView upload_weight(const WeightView& host) override { return host; }
+
+  void embedding(const int32_t* ids, int n, const WeightView& table, float* out) override {
+    pool_.parallel_for(n, 64, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i)
+        cpu::load_row_f32(table.data, table.dtype, static_cast<int64_t>(ids[i]) * table.cols,
+                          table.cols, out + i * table.cols);
+    });
+  }
+  void rms_norm(const float* x, int n, int dim, const WeightView& weight, float eps,
+                float* out) override {
+    cpu::rms_norm(pool_, x, n, dim, weight, eps, out);
+  }
+  void linear(const float* x, int n, const WeightView& w, const WeightView* bias,
+              float* out) override {
+    cpu::linear(pool_, x, n, w, bias, out);
+  }
+  void rope(float* x, int n, int heads, int head_dim, const int32_t* positions,
+            const float* inv_freq) override {
+    cpu::rope(pool_, x, n, heads, head_dim, positions, inv_freq);
+  }
+  void attention(const AttentionParams& p) override { cpu::attention(pool_, p); }
+  void silu_mul(const float* gate, const float* up, float* out, int64_t n) override {
+    pool_.parallel_for(n, 4096, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+    });
+  }
+  void add_inplace(float* x, const float* y, int64_t n) override {
+    pool_.parallel_for(n, 4096, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) x[i] += y[i];
+    });
+  }
+  void gather_rows(const float* x, int dim, const int32_t* rows, int n, float* out) override {
+    for (int i = 0; i < n; ++i)
+      std::memcpy(out + static_cast<int64_t>(i) * dim, x + static_cast<int64_t>(rows[i]) * dim,
+                  dim * sizeof(float));
+  }
+  void scatter_rows(const float* src, int dim, const int32_t* positions, int n,
+                    float* dst) override {
+    for (int i = 0; i < n; ++i)
+      std::memcpy(dst + static_cast<int64_t>(positions[i]) * dim, src + static_cast<int64_t>(i) * dim,
+                  dim * sizeof(float));
+  }
+
+ private:
+  cpu::ThreadPool pool_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(int num_threads) {
+  if (num_threads <= 0) num_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::make_unique<CpuBackend>(num_threads);
+}
+
+}  // namespace dllm::kernels

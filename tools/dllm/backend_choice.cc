@@ -1,0 +1,28 @@
+// Shared CLI helpers: backend selection and error reporting.
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "tools/dllm/commands.h"
+
+namespace dllm::cli {
+
+int report_error(const absl::Status& status) {
+  std::string msg(status.message());
+  for (char& c : msg)
+    if (c == '\n') c = ' ';  // one line, so scripts can read it
+  std::fprintf(stderr, "dllm: error: %s\n", msg.c_str());
+  return status.code() == absl::StatusCode::kInternal ? 1 : 2;
+}
+
+absl::StatusOr<std::unique_ptr<kernels::Backend>> make_backend(const CliArgs& args) {
+  absl::StatusOr<int> threads = args.get_int("threads", 0);
+  if (!threads.ok()) return threads.status();
+  if (*threads < 0) return absl::InvalidArgumentError("--threads must be >= 0");
+  const std::string device = args.get("device", "cpu");
+  if (device == "cpu") return kernels::make_cpu_backend(*threads);
+  if (device == "cuda")
+    return absl::UnimplementedError("--device cuda: this build has no CUDA backend yet");
+  return absl::InvalidArgumentError(absl::StrCat("--device must be cpu or cuda, got '", device, "'"));
+}
+
+}  // namespace dllm::cli

@@ -1,0 +1,30 @@
+// The `dllm` subcommands and the helpers they share (backend choice, error reporting).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "kernels/backend.h"
+#include "tools/dllm/cli_args.h"
+
+namespace dllm::cli {
+
+// Each returns the process exit code.
+int run_generate(int argc, char** argv);
+int run_forward(int argc, char** argv);
+int run_tokenize(int argc, char** argv);
+int run_inspect(int argc, char** argv);
+
+// One-line error on stderr. Bad input (anything but an internal error) exits with 2.
+int report_error(const absl::Status& status);
+
+// --device cpu|cuda and --threads N.
+absl::StatusOr<std::unique_ptr<kernels::Backend>> make_backend(const CliArgs& args);
+inline const OptionSpec kDeviceOption{"device", true, "cpu (default) or cuda"};
+inline const OptionSpec kThreadsOption{"threads", true, "CPU threads (default: all cores)"};
+inline const OptionSpec kConfigOption{"config", true, "JSON file whose keys mirror these flags"};
+inline const OptionSpec kHelpOption{"help", false, "print this help"};
+
+}  // namespace dllm::cli
