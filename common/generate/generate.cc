@@ -1,0 +1,99 @@
+// The batch loop: every unfinished request plans its step, one model forward serves them all.
+#include "common/generate/generate.h"
+
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "common/generate/denoising_sequence.h"
+
+namespace dllm {
+namespace {
+
+absl::Status with_request(const absl::Status& status, size_t index) {
+  return absl::Status(status.code(), absl::StrCat("request ", index, ": ", status.message()));
+}
+
+absl::StatusOr<std::vector<GenerationResult>> run_sequences(
+    LanguageModel& model, std::vector<std::unique_ptr<DenoisingSequence>>& sequences) {
+  std::vector<SequenceForward> batch;
+  std::vector<size_t> forwards_of(sequences.size());
+  std::vector<std::vector<float>> logits;
+  while (true) {
+    batch.clear();
+    for (size_t i = 0; i < sequences.size(); ++i) {
+      const size_t before = batch.size();
+      sequences[i]->plan_step(&batch);
+      forwards_of[i] = batch.size() - before;
+    }
+    if (batch.empty()) break;
+    logits.clear();
+    if (absl::Status s = model.forward(batch, &logits); !s.ok()) return s;
+    if (logits.size() != batch.size()) {
+      return absl::InternalError(absl::StrCat("the model returned logits for ", logits.size(),
+                                              " of ", batch.size(), " sequences"));
+    }
+    std::span<std::vector<float>> all(logits);
+    size_t offset = 0;
+    for (size_t i = 0; i < sequences.size(); ++i) {
+      if (forwards_of[i] == 0) continue;
+      absl::Status s = sequences[i]->apply_logits(all.subspan(offset, forwards_of[i]));
+      if (!s.ok()) return with_request(s, i);
+      offset += forwards_of[i];
+    }
+  }
+  std::vector<GenerationResult> results;
+  results.reserve(sequences.size());
+  for (auto& seq : sequences) results.push_back(seq->take_result());
+  return results;
+}
+
+}  // namespace
+
+absl::StatusOr<GenerationResult> generate(LanguageModel& model, std::span<const int32_t> prompt,
+                                          const GenerationOptions& options,
+                                          const BlockCallback& on_block) {
+  auto seq = DenoisingSequence::create(model, prompt, {}, options, on_block);
+  if (!seq.ok()) return seq.status();
+  std::vector<std::unique_ptr<DenoisingSequence>> sequences;
+  sequences.push_back(std::move(*seq));
+  auto results = run_sequences(model, sequences);
+  if (!results.ok()) return results.status();
+  return std::move(results->front());
+}
+
+absl::StatusOr<std::vector<GenerationResult>> generate_batch(
+    LanguageModel& model, std::span<const GenerationRequest> requests) {
+  std::vector<std::unique_ptr<DenoisingSequence>> sequences;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    auto seq = DenoisingSequence::create(model, requests[i].prompt, {}, requests[i].options,
+                                         requests[i].on_block);
+    if (!seq.ok()) return with_request(seq.status(), i);
+    sequences.push_back(std::move(*seq));
+  }
+  return run_sequences(model, sequences);
+}
+
+absl::StatusOr<std::vector<GenerationResult>> generate_padded_batch(
+    LanguageModel& model, const PaddedPromptBatch& prompts, const GenerationOptions& options) {
+  const size_t cells = static_cast<size_t>(prompts.batch) * prompts.prompt_len;
+  if (prompts.batch <= 0 || prompts.prompt_len <= 0 || prompts.ids.size() != cells ||
+      prompts.attention_mask.size() != cells) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "padded batch: ", prompts.ids.size(), " ids and ", prompts.attention_mask.size(),
+        " mask entries for ", prompts.batch, " rows of ", prompts.prompt_len));
+  }
+  std::vector<std::unique_ptr<DenoisingSequence>> sequences;
+  for (int r = 0; r < prompts.batch; ++r) {
+    const size_t offset = static_cast<size_t>(r) * prompts.prompt_len;
+    GenerationOptions row_options = options;
+    row_options.seed = options.seed + static_cast<uint64_t>(r);
+    auto seq = DenoisingSequence::create(model, prompts.ids.subspan(offset, prompts.prompt_len),
+                                         prompts.attention_mask.subspan(offset, prompts.prompt_len),
+                                         row_options, {});
+    if (!seq.ok()) return with_request(seq.status(), r);
+    sequences.push_back(std::move(*seq));
+  }
+  return run_sequences(model, sequences);
+}
+
+}  // namespace dllm

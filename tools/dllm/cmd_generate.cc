@@ -1,0 +1,166 @@
+// `dllm generate`: tokenize a prompt, run a LLaDA / Dream denoising schedule, print the text.
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/generate/generate.h"
+#include "common/model/load_model.h"
+#include "common/tokenizer/tokenizer.h"
+#include "tools/dllm/commands.h"
+
+namespace dllm::cli {
+namespace {
+
+const std::vector<OptionSpec>& generate_specs() {
+  static const std::vector<OptionSpec> specs = {
+      {"model", true, "checkpoint directory (config.json, safetensors, tokenizer)"},
+      {"prompt", true, "prompt text"},
+      {"prompt-ids", true, "prompt as comma-separated token ids (instead of --prompt)"},
+      {"chat", false, "wrap --prompt as a user turn in the model's chat template"},
+      {"system", true, "system message for --chat"},
+      {"gen-length", true, "tokens to generate (default 128)"},
+      {"block-length", true, "semi-autoregressive block (default: 32 for LLaDA, gen-length for Dream)"},
+      {"steps", true, "denoising steps over all blocks (default: gen-length)"},
+      {"temperature", true, "0 = greedy (default 0)"},
+      {"remasking", true, "LLaDA: low_confidence (default) | random"},
+      {"alg", true, "Dream: entropy (default) | maskgit_plus | topk_margin | origin"},
+      {"threshold", true, "confidence-threshold parallel decoding τ in (0,1]; 0 = off"},
+      {"cache", true, "block K/V cache: none (default) | prefix | dual"},
+      {"cfg-scale", true, "LLaDA classifier-free guidance scale (default 0)"},
+      {"top-p", true, "Dream nucleus sampling (default 1 = off)"},
+      {"top-k", true, "Dream top-k sampling (default 0 = off)"},
+      {"alg-temp", true, "Dream: sample positions with this temperature (default 0)"},
+      {"eps", true, "Dream: final timestep (default 0.001)"},
+      {"seed", true, "random seed (default 0)"},
+      {"stop-after-eos-block", false, "stop once a finished block is all EOS/EoT"},
+      {"print-ids", false, "print the generated ids, comma-separated, as the last line"},
+      {"stream", false, "print each block's text as soon as it is finished"},
+      kDeviceOption, kThreadsOption, kConfigOption, kHelpOption};
+  return specs;
+}
+
+absl::Status fill_options(const CliArgs& args, const ModelConfig& config, GenerationOptions* o) {
+  const bool dream = config.family == ModelFamily::kDream;
+  absl::StatusOr<int> gen = args.get_int("gen-length", 128);
+  if (!gen.ok()) return gen.status();
+  o->gen_length = *gen;
+  absl::StatusOr<int> block = args.get_int("block-length", dream ? 0 : std::min(32, *gen));
+  absl::StatusOr<int> steps = args.get_int("steps", *gen);
+  absl::StatusOr<int> top_k = args.get_int("top-k", 0);
+  absl::StatusOr<int> seed = args.get_int("seed", 0);
+  for (const absl::Status& st : {block.status(), steps.status(), top_k.status(), seed.status()})
+    if (!st.ok()) return st;
+  o->block_length = *block;
+  o->steps = *steps;
+  o->top_k = *top_k;
+  o->seed = static_cast<uint64_t>(*seed);
+  struct DoubleFlag {
+    const char* name;
+    double* field;
+  };
+  for (const DoubleFlag& f : {DoubleFlag{"temperature", &o->temperature},
+                              DoubleFlag{"threshold", &o->threshold},
+                              DoubleFlag{"cfg-scale", &o->cfg_scale}, DoubleFlag{"top-p", &o->top_p},
+                              DoubleFlag{"alg-temp", &o->alg_temp}, DoubleFlag{"eps", &o->eps}}) {
+    absl::StatusOr<double> v = args.get_double(f.name, *f.field);
+    if (!v.ok()) return v.status();
+    *f.field = *v;
+  }
+  if (dream && args.has("remasking"))
+    return absl::InvalidArgumentError("--remasking is a LLaDA option; Dream models take --alg");
+  if (!dream && args.has("alg"))
+    return absl::InvalidArgumentError("--alg is a Dream option; LLaDA models take --remasking");
+  absl::StatusOr<Sampler> sampler =
+      parse_sampler(dream ? args.get("alg", "entropy") : args.get("remasking", "low_confidence"));
+  if (!sampler.ok()) return sampler.status();
+  o->sampler = *sampler;
+  absl::StatusOr<KvCacheMode> cache = parse_kv_cache_mode(args.get("cache", "none"));
+  if (!cache.ok()) return cache.status();
+  o->cache = *cache;
+  o->stop_after_stop_block = args.flag("stop-after-eos-block");
+  return validate_generation_options(*o, config);
+}
+
+// The text up to the first stop token, special tokens skipped.
+std::string visible_text(const Tokenizer& tok, std::span<const int32_t> ids,
+                         const std::vector<int32_t>& stops) {
+  size_t end = 0;
+  while (end < ids.size() && std::find(stops.begin(), stops.end(), ids[end]) == stops.end()) ++end;
+  absl::StatusOr<std::string> text = tok.decode(ids.subspan(0, end), /*skip_special=*/true);
+  return text.ok() ? *text : absl::StrCat("<undecodable: ", text.status().message(), ">");
+}
+
+}  // namespace
+
+int run_generate(int argc, char** argv) {
+  const auto& specs = generate_specs();
+  absl::StatusOr<CliArgs> args = CliArgs::parse(argc, argv, 2, specs);
+  if (!args.ok()) return report_error(args.status());
+  if (args->flag("help")) {
+    std::fputs(usage("generate", specs).c_str(), stdout);
+    return 0;
+  }
+  if (!args->has("model")) return report_error(absl::InvalidArgumentError("--model is required"));
+  if (args->has("prompt") == args->has("prompt-ids"))
+    return report_error(absl::InvalidArgumentError("give exactly one of --prompt and --prompt-ids"));
+  const std::string dir = args->get("model");
+
+  // The tokenizer is optional with --prompt-ids (ids in, ids out).
+  std::unique_ptr<Tokenizer> tok;
+  const bool has_tokenizer = std::filesystem::exists(dir + "/tokenizer.json") ||
+                             std::filesystem::exists(dir + "/vocab.json");
+  if (args->has("prompt") || has_tokenizer) {
+    auto loaded = Tokenizer::load_from_dir(dir);
+    if (!loaded.ok()) return report_error(loaded.status());
+    tok = std::move(*loaded);
+  }
+  auto backend = make_backend(*args);
+  if (!backend.ok()) return report_error(backend.status());
+  auto model = load_transformer(dir, backend->get());
+  if (!model.ok()) return report_error(model.status());
+  const ModelConfig& config = (*model)->config();
+
+  absl::StatusOr<std::vector<int32_t>> prompt;
+  if (args->has("prompt-ids")) {
+    prompt = parse_id_list(args->get("prompt-ids"));
+  } else if (args->get("prompt").empty()) {
+    prompt = absl::InvalidArgumentError("empty prompt");
+  } else if (args->flag("chat")) {
+    const ChatTemplateKind kind = config.family == ModelFamily::kDream
+                                      ? ChatTemplateKind::kDreamInstruct
+                                      : ChatTemplateKind::kLladaInstruct;
+    std::vector<ChatMessage> messages;
+    if (args->has("system")) messages.push_back({"system", args->get("system")});
+    messages.push_back({"user", args->get("prompt")});
+    prompt = tok->encode_chat(kind, messages, /*add_generation_prompt=*/true);
+  } else {
+    prompt = tok->encode(args->get("prompt"));
+  }
+  if (!prompt.ok()) return report_error(prompt.status());
+  if (absl::Status st = validate_prompt(*prompt, config); !st.ok()) return report_error(st);
+
+  GenerationOptions options;
+  if (absl::Status st = fill_options(*args, config, &options); !st.ok()) return report_error(st);
+  const std::vector<int32_t> stops = resolve_stop_tokens(options, config);
+
+  BlockCallback on_block;
+  if (args->flag("stream") && tok != nullptr)
+    on_block = [&](int block, std::span<const int32_t> ids) {
+      std::fprintf(stderr, "[block %d] %s\n", block, visible_text(*tok, ids, stops).c_str());
+    };
+  const auto t0 = std::chrono::steady_clock::now();
+  absl::StatusOr<GenerationResult> result = generate(**model, *prompt, options, on_block);
+  if (!result.ok()) return report_error(result.status());
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  if (tok != nullptr) std::printf("%s\n", visible_text(*tok, result->generated, stops).c_str());
+  std::fprintf(stderr, "dllm: %zu prompt + %zu generated tokens in %.3f s (%.1f tok/s, %lld forwards)\n",
+               prompt->size(), result->generated.size(), secs, result->generated.size() / secs,
+               static_cast<long long>(result->counters.forward_passes));
+  if (args->flag("print-ids")) std::printf("%s\n", absl::StrJoin(result->generated, ",").c_str());
+  return 0;
+}
+
+}  // namespace dllm::cli

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Runs ON the GPU machine: every GPU test binary and the CUDA benchmark of a bundle made by
+# tools/make-gpu-bundle.sh, then prints the benchmark table and a summary table (last).
+#
+#   bash .devbundle/gpu-check.sh .devbundle [--quick]     (--quick: short benchmark)
+#
+# Exit status: 0 when every test binary passed (skips count as failures here: the GPU is the
+# point) and the benchmark ran. When $OUT is set, the whole log is copied to $OUT/gpu-check.log.
+set -uo pipefail
+bundle=$(cd "${1:-.devbundle}" && pwd)
+quick=""
+[ "${2:-}" = "--quick" ] && quick="--quick"
+# shellcheck disable=SC1091
+source "$bundle/env.sh"
+export DLLM_GOLDEN_DIR="$bundle/golden"
+
+# The CUDA runtime and cuBLASLt are the machine's own (device-bundle.sh leaves them out).
+for lib in libcudart.so.13 libcublasLt.so.13; do
+  if ! ldconfig -p 2>/dev/null | grep -q "$lib"; then
+    found=$(find /usr/local/cuda/lib64 /usr/local/cuda/targets /usr/lib /opt /usr/local/lib \
+      -name "$lib*" -print -quit 2>/dev/null)
+    if [ -n "$found" ]; then
+      export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$(dirname "$found")"
+    else
+      echo "gpu-check: warning: $lib not found on this machine" >&2
+    fi
+  fi
+done
+
+logs=$(mktemp -d)
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null |
+  sed 's/^/gpu: /'
+
+summary=()
+status=0
+for bin in "$bundle"/bin/cuda_*_test; do
+  name=$(basename "$bin")
+  start=$(date +%s)
+  "$bin" --gtest_brief=1 >"$logs/$name.log" 2>&1
+  rc=$?
+  secs=$(($(date +%s) - start))
+  passed=$(grep -oE '^\[  PASSED  \] [0-9]+' "$logs/$name.log" | grep -oE '[0-9]+$' || true)
+  failed=$(grep -oE '^\[  FAILED  \] [0-9]+ test' "$logs/$name.log" | grep -oE '[0-9]+' || true)
+  skipped=$(grep -oE '^\[  SKIPPED \] [0-9]+' "$logs/$name.log" | grep -oE '[0-9]+$' || true)
+  result=ok
+  if [ "$rc" -ne 0 ]; then result="FAIL(rc=$rc)"; status=1; fi
+  if [ "${skipped:-0}" -gt 0 ]; then result="$result,skips"; status=1; fi
+  if [ "$rc" -ne 0 ] || [ "${skipped:-0}" -gt 0 ]; then
+    echo "=== $name (rc=$rc) ==="
+    tail -n 60 "$logs/$name.log"
+  fi
+  summary+=("$(printf '%-26s %-16s %6s %6s %7s %6ss' "$name" "$result" "${passed:-0}" \
+    "${failed:-0}" "${skipped:-0}" "$secs")")
+done
+
+bench="$bundle/bin/dllm-bench-cuda-ops"
+start=$(date +%s)
+"$bench" $quick >"$logs/bench.log" 2>&1
+rc=$?
+secs=$(($(date +%s) - start))
+echo "=== dllm-bench-cuda-ops ==="
+cat "$logs/bench.log"
+bresult=ok
+if [ "$rc" -ne 0 ]; then bresult="FAIL(rc=$rc)"; status=1; fi
+summary+=("$(printf '%-26s %-16s %6s %6s %7s %6ss' dllm-bench-cuda-ops "$bresult" - - - "$secs")")
+
+if [ -n "${OUT:-}" ] && [ -d "$OUT" ]; then
+  for f in "$logs"/*.log; do
+    echo "===== $(basename "$f")"
+    cat "$f"
+  done >"$OUT/gpu-check.log"
+fi
+
+echo
+echo "=== summary ==="
+printf '%-26s %-16s %6s %6s %7s %7s\n' binary result passed failed skipped time
+printf '%s\n' "${summary[@]}"
+exit "$status"
