@@ -20,7 +20,8 @@ for lib in libcudart.so.13 libcublasLt.so.13; do
     found=$(find /usr/local/cuda/lib64 /usr/local/cuda/targets /usr/lib /opt /usr/local/lib \
       -name "$lib*" -print -quit 2>/dev/null)
     if [ -n "$found" ]; then
-      export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$(dirname "$found")"
+      dir=$(dirname "$found")
+      export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$dir"
     else
       echo "gpu-check: warning: $lib not found on this machine" >&2
     fi
@@ -52,6 +53,31 @@ for bin in "$bundle"/bin/cuda_*_test; do
   summary+=("$(printf '%-26s %-16s %6s %6s %7s %6ss' "$name" "$result" "${passed:-0}" \
     "${failed:-0}" "${skipped:-0}" "$secs")")
 done
+
+# End to end: `dllm generate --device cuda` gives the CPU's tokens on the golden fp32 checkpoints.
+e2e_ok=0
+e2e_total=0
+for spec in "llada-tiny/checkpoint:--gen-length 32 --block-length 8 --steps 16" \
+  "llada-tiny/checkpoint:--gen-length 32 --block-length 8 --steps 16 --cache dual" \
+  "llada-tiny/checkpoint:--gen-length 32 --block-length 8 --threshold 0.5 --cache prefix" \
+  "dream-tiny/checkpoint:--gen-length 32 --steps 16 --alg entropy" \
+  "dream-tiny/checkpoint:--gen-length 32 --steps 16 --alg maskgit_plus --cache dual --block-length 8"; do
+  dir="$bundle/golden/${spec%%:*}"
+  args="${spec#*:}"
+  e2e_total=$((e2e_total + 1))
+  cpu=$("$bundle/bin/dllm" generate --model "$dir" --prompt-ids 5,17,99,230,41,7,300,12 $args \
+    --print-ids --device cpu 2>>"$logs/e2e.log" | tail -n 1)
+  gpu=$("$bundle/bin/dllm" generate --model "$dir" --prompt-ids 5,17,99,230,41,7,300,12 $args \
+    --print-ids --device cuda 2>>"$logs/e2e.log" | tail -n 1)
+  if [ -n "$cpu" ] && [ "$cpu" = "$gpu" ]; then
+    e2e_ok=$((e2e_ok + 1))
+  else
+    echo "e2e mismatch ($spec): cpu=$cpu gpu=$gpu"
+    status=1
+  fi
+done
+summary+=("$(printf '%-26s %-16s %6s %6s %7s %6ss' dllm-generate-cpu-vs-cuda \
+  "$([ $e2e_ok -eq $e2e_total ] && echo ok || echo FAIL)" "$e2e_ok" $((e2e_total - e2e_ok)) 0 -)")
 
 bench="$bundle/bin/dllm-bench-cuda-ops"
 start=$(date +%s)

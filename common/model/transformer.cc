@@ -5,6 +5,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
 namespace dllm {
@@ -106,7 +107,21 @@ absl::Status Transformer::validate(std::span<const SequenceForward> batch) const
 
 absl::Status Transformer::forward(std::span<const SequenceForward> batch,
                                   std::vector<std::vector<float>>* logits) {
-  return run(batch, logits, nullptr);
+  return run_guarded(batch, logits, nullptr);
+}
+
+// Device backends report out-of-memory and device faults by throwing; here they become
+// Status values so that a serving process refuses the request and keeps running.
+absl::Status Transformer::run_guarded(std::span<const SequenceForward> batch,
+                                      std::vector<std::vector<float>>* logits,
+                                      std::vector<std::vector<float>>* hidden_states) {
+  try {
+    return run(batch, logits, hidden_states);
+  } catch (const std::bad_alloc& e) {
+    return absl::ResourceExhaustedError(absl::StrCat("out of ", std::string(backend_->name()), " memory: ", e.what()));
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat(std::string(backend_->name()), " backend error: ", e.what()));
+  }
 }
 
 absl::Status Transformer::forward_with_hidden_states(
@@ -118,7 +133,7 @@ absl::Status Transformer::forward_with_hidden_states(
   s.ids = ids;
   s.positions = pos;
   std::vector<std::vector<float>> out;
-  absl::Status st = run(std::span<const SequenceForward>(&s, 1), &out, hidden_states);
+  absl::Status st = run_guarded(std::span<const SequenceForward>(&s, 1), &out, hidden_states);
   if (st.ok()) *logits = std::move(out[0]);
   return st;
 }

@@ -41,6 +41,9 @@ class Transformer final : public LanguageModel {
   Transformer(const ModelConfig& config, kernels::Backend* backend)
       : config_(config), backend_(backend) {}
   absl::Status validate(std::span<const SequenceForward> batch) const;
+  absl::Status run_guarded(std::span<const SequenceForward> batch,
+                           std::vector<std::vector<float>>* logits,
+                           std::vector<std::vector<float>>* hidden_states);
   absl::Status run(std::span<const SequenceForward> batch, std::vector<std::vector<float>>* logits,
                    std::vector<std::vector<float>>* hidden_states);
 

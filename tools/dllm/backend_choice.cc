@@ -1,8 +1,14 @@
 // Shared CLI helpers: backend selection and error reporting.
 #include <cstdio>
+#include <cstdlib>
+#include <exception>
 
 #include "absl/strings/str_cat.h"
 #include "tools/dllm/commands.h"
+
+#ifdef DLLM_HAVE_CUDA
+#include "kernels/cuda/cuda_backend.h"
+#endif
 
 namespace dllm::cli {
 
@@ -20,8 +26,18 @@ absl::StatusOr<std::unique_ptr<kernels::Backend>> make_backend(const CliArgs& ar
   if (*threads < 0) return absl::InvalidArgumentError("--threads must be >= 0");
   const std::string device = args.get("device", "cpu");
   if (device == "cpu") return kernels::make_cpu_backend(*threads);
-  if (device == "cuda")
-    return absl::UnimplementedError("--device cuda: this build has no CUDA backend yet");
+  if (device == "cuda" || device.rfind("cuda:", 0) == 0) {
+#ifdef DLLM_HAVE_CUDA
+    const int index = device == "cuda" ? 0 : std::atoi(device.c_str() + 5);
+    try {
+      return kernels::make_cuda_backend(index);
+    } catch (const std::exception& e) {
+      return absl::FailedPreconditionError(absl::StrCat("--device ", device, ": ", e.what()));
+    }
+#else
+    return absl::UnimplementedError("--device cuda: this build has no CUDA backend (nvcc not found)");
+#endif
+  }
   return absl::InvalidArgumentError(absl::StrCat("--device must be cpu or cuda, got '", device, "'"));
 }
 

@@ -22,7 +22,7 @@ int report_error(const absl::Status& status);
 
 // --device cpu|cuda and --threads N.
 absl::StatusOr<std::unique_ptr<kernels::Backend>> make_backend(const CliArgs& args);
-inline const OptionSpec kDeviceOption{"device", true, "cpu (default) or cuda"};
+inline const OptionSpec kDeviceOption{"device", true, "cpu (default), cuda or cuda:N"};
 inline const OptionSpec kThreadsOption{"threads", true, "CPU threads (default: all cores)"};
 inline const OptionSpec kConfigOption{"config", true, "JSON file whose keys mirror these flags"};
 inline const OptionSpec kHelpOption{"help", false, "print this help"};

@@ -1,0 +1,51 @@
+// Launchers of the CUDA kernels (host functions; every pointer is device memory, every launch is
+// queued on `stream` and checked, none waits for the GPU).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kernels/cuda/device_memory.h"
+#include "kernels/cuda/split_kv_plan.h"
+#include "kernels/tensor_view.h"
+
+namespace dllm::kernels::cuda {
+
+// out[i, :] = float(table[ids[i], :])
+void launch_embedding(const int32_t* ids, int n, const WeightView& table, float* out,
+                      cudaStream_t stream);
+// One block per row; x may equal out.
+void launch_rms_norm(const float* x, int n, int dim, const WeightView& weight, float eps,
+                     float* out, cudaStream_t stream);
+void launch_rope(float* x, int n, int heads, int head_dim, const int32_t* positions,
+                 const float* inv_freq, cudaStream_t stream);
+void launch_silu_mul(const float* gate, const float* up, float* out, int64_t n,
+                     cudaStream_t stream);
+void launch_add_inplace(float* x, const float* y, int64_t n, cudaStream_t stream);
+// dst[dst_rows ? dst_rows[i] : i, :] = src[src_rows ? src_rows[i] : i, :] for i < n.
+void launch_copy_rows(const float* src, const int32_t* src_rows, float* dst,
+                      const int32_t* dst_rows, int n, int dim, cudaStream_t stream);
+
+// Activations to the weight type of a GEMM (round to nearest even): out has n elements of `to`.
+void launch_f32_to_half(const float* x, int64_t n, DType to, void* out, cudaStream_t stream);
+// A weight vector of any dtype to float32 (biases).
+void launch_weight_to_f32(const WeightView& w, float* out, cudaStream_t stream);
+// out[r, c] += bias[c] for an [n, m] row-major out.
+void launch_add_bias(float* out, int64_t n, int64_t m, const float* bias, cudaStream_t stream);
+// out = x · wᵀ (+ bias) with fp32 CUDA cores: the path when cuBLASLt offers no algorithm.
+void launch_linear_fallback(const float* x, int64_t n, const WeightView& w, const float* bias,
+                            float* out, cudaStream_t stream);
+
+// Per-device facts the attention planner needs; filled once by prepare_attention().
+struct AttentionLimits {
+  int sm_count = 0;
+  int ctas_per_sm[4] = {};  // for head-dim tiers 16, 32, 64, 128
+};
+// Raises the kernels' dynamic shared-memory limits on the current device and reads occupancy.
+AttentionLimits prepare_attention(int device);
+// Flash attention with split-KV; `scratch` holds the per-split partials when the plan splits.
+void launch_attention(const AttentionParams& p, const AttentionLimits& limits,
+                      StreamScratch& scratch, cudaStream_t stream);
+
+}  // namespace dllm::kernels::cuda

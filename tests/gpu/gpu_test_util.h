@@ -1,0 +1,163 @@
+// Shared by the GPU tests: a fixture holding both backends, buffers in backend memory poisoned with
+// NaN, random data in every weight dtype, and error norms.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/backend.h"
+#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/device_info.h"
+
+namespace dllm::gpu_test {
+
+using kernels::Backend;
+using kernels::DType;
+using kernels::WeightView;
+
+inline bool have_gpu() {
+  static const bool present = !kernels::cuda::list_devices().empty();
+  return present;
+}
+
+// Golden data: DLLM_GOLDEN_DIR in the environment (a bundle on the GPU machine) wins over the
+// folder compiled in.
+inline std::string golden_dir() {
+  const char* env = std::getenv("DLLM_GOLDEN_DIR");
+  return env != nullptr && *env != '\0' ? env : DLLM_GOLDEN_DIR;
+}
+
+// An owning buffer in one backend's memory, filled from the host.
+template <typename T>
+class Buf {
+ public:
+  Buf(Backend* b, const std::vector<T>& host) : b_(b), n_(host.size()) {
+    ptr_ = static_cast<T*>(b_->allocate(std::max<size_t>(1, n_) * sizeof(T)));
+    if (n_ > 0) b_->copy_from_host(ptr_, host.data(), n_ * sizeof(T));
+  }
+  ~Buf() { b_->release(ptr_); }
+  Buf(const Buf&) = delete;
+  Buf& operator=(const Buf&) = delete;
+
+  T* get() const { return ptr_; }
+  std::vector<T> to_host() const {
+    std::vector<T> out(n_);
+    if (n_ > 0) b_->copy_to_host(out.data(), ptr_, n_ * sizeof(T));
+    b_->synchronize();
+    return out;
+  }
+
+ private:
+  Backend* b_;
+  size_t n_;
+  T* ptr_;
+};
+
+inline std::vector<float> nan_vector(size_t n) {
+  return std::vector<float>(n, std::numeric_limits<float>::quiet_NaN());
+}
+
+// ‖out − ref‖₂ / ‖ref‖₂ in double; +inf for any NaN/inf in `out` or a size mismatch.
+inline double rel_err(const std::vector<float>& out, const std::vector<float>& ref) {
+  if (out.size() != ref.size()) return std::numeric_limits<double>::infinity();
+  double num = 0.0, den = 0.0;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (!std::isfinite(out[i])) return std::numeric_limits<double>::infinity();
+    const double d = static_cast<double>(out[i]) - ref[i];
+    num += d * d;
+    den += static_cast<double>(ref[i]) * ref[i];
+  }
+  if (den == 0.0) return num == 0.0 ? 0.0 : std::numeric_limits<double>::infinity();
+  return std::sqrt(num / den);
+}
+
+inline float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return std::numeric_limits<float>::infinity();
+  float m = 0.0f;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const float d = std::fabs(a[i] - b[i]);
+    if (std::isnan(d)) return std::numeric_limits<float>::infinity();
+    m = std::max(m, d);
+  }
+  return m;
+}
+
+inline std::vector<float> random_floats(std::mt19937& rng, size_t n, float lo = -1.0f,
+                                        float hi = 1.0f) {
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+inline std::vector<int32_t> random_ints(std::mt19937& rng, size_t n, int32_t lo, int32_t hi) {
+  std::uniform_int_distribution<int32_t> dist(lo, hi);
+  std::vector<int32_t> v(n);
+  for (int32_t& x : v) x = dist(rng);
+  return v;
+}
+
+// Random finite weights as raw bytes of `dtype` (f16 covers subnormals too).
+inline std::vector<uint8_t> random_weight_bytes(std::mt19937& rng, size_t n, DType dtype,
+                                                float scale = 1.0f) {
+  std::vector<uint8_t> bytes(n * kernels::dtype_size(dtype));
+  const std::vector<float> f = random_floats(rng, n, -scale, scale);
+  for (size_t i = 0; i < n; ++i) {
+    if (dtype == DType::kF32) {
+      std::memcpy(bytes.data() + 4 * i, &f[i], 4);
+    } else {
+      uint16_t h;
+      if (dtype == DType::kBF16) {
+        h = kernels::cpu::f32_to_bf16(f[i]);
+      } else {  // f16: sign, exponent 0..15 (subnormal to ~1), random mantissa
+        const uint32_t r = rng();
+        h = static_cast<uint16_t>((r & 0x8000u) | (((r >> 10) % 16u) << 10) | (r & 0x3ffu));
+      }
+      std::memcpy(bytes.data() + 2 * i, &h, 2);
+    }
+  }
+  return bytes;
+}
+
+// One weight in both backends: the host bytes (the CPU view) and the uploaded CUDA copy.
+struct TwinWeight {
+  std::vector<uint8_t> host;
+  WeightView cpu, gpu;
+  TwinWeight(Backend* gpu_backend, std::vector<uint8_t> bytes, DType dtype, int64_t rows,
+             int64_t cols)
+      : host(std::move(bytes)) {
+    cpu = WeightView{host.data(), dtype, rows, cols};
+    gpu = gpu_backend->upload_weight(cpu);
+  }
+};
+
+inline const char* dtype_name(DType t) {
+  return t == DType::kF32 ? "f32" : t == DType::kBF16 ? "bf16" : "f16";
+}
+
+// Both backends; every test is skipped (with a message) on a machine without a CUDA device.
+class CudaVsCpuTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!have_gpu()) GTEST_SKIP() << "no CUDA device visible: GPU test skipped";
+    gpu_ = kernels::make_cuda_backend(0);
+    cpu_ = kernels::make_cpu_backend(0);
+  }
+  Backend* gpu() { return gpu_.get(); }
+  Backend* cpu() { return cpu_.get(); }
+
+  std::mt19937 rng_{20251124};
+  std::unique_ptr<Backend> gpu_, cpu_;
+};
+
+}  // namespace dllm::gpu_test
