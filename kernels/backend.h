@@ -44,9 +44,12 @@ class Backend {
   virtual void add_inplace(float* x, const float* y, int64_t n) = 0;
   // out[i, :] = x[rows[i], :]  (row gather, e.g. rows that need logits)
   virtual void gather_rows(const float* x, int dim, const int32_t* rows, int n, float* out) = 0;
-  // Writes src[i, :] into dst[positions[i], :] (K/V scatter into a sequence cache).
-  virtual void scatter_rows(const float* src, int dim, const int32_t* positions, int n,
-                            float* dst) = 0;
+  // Writes K and V rows (float32 [n, row_elems]) at `slots` of a sequence's cache, converting
+  // to kv.dtype (the K/V cache write of every forward).
+  virtual void write_kv(const float* k_rows, const float* v_rows, int n, int row_elems,
+                        const int32_t* slots, const KvView& kv) = 0;
+  // Bytes this backend can still allocate (the CPU backend reports available host memory).
+  virtual size_t free_memory_bytes() = 0;
 };
 
 std::unique_ptr<Backend> make_cpu_backend(int num_threads);

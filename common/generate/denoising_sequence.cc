@@ -86,10 +86,13 @@ absl::StatusOr<std::unique_ptr<DenoisingSequence>> DenoisingSequence::create(
     seq->timesteps_ = dream_timesteps(seq->steps_per_block_, static_cast<float>(options.eps));
   }
   if (options.cache != KvCacheMode::kNone) {
-    seq->cache_ = model.new_kv_cache(seq_len);
-    if (options.cfg_scale > 0.0) seq->uncond_cache_ = model.new_kv_cache(seq_len);
-    if (seq->cache_ == nullptr || (options.cfg_scale > 0.0 && seq->uncond_cache_ == nullptr)) {
-      return absl::InternalError("the model returned no K/V cache");
+    absl::StatusOr<std::unique_ptr<KvCache>> cache = model.new_kv_cache(seq_len);
+    if (!cache.ok()) return cache.status();
+    seq->cache_ = std::move(*cache);
+    if (options.cfg_scale > 0.0) {
+      absl::StatusOr<std::unique_ptr<KvCache>> uncond = model.new_kv_cache(seq_len);
+      if (!uncond.ok()) return uncond.status();
+      seq->uncond_cache_ = std::move(*uncond);
     }
   }
   seq->start_block();

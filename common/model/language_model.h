@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "common/model/model_config.h"
 
 namespace dllm {
@@ -43,7 +44,8 @@ class LanguageModel {
  public:
   virtual ~LanguageModel() = default;
   virtual const ModelConfig& config() const = 0;
-  virtual std::unique_ptr<KvCache> new_kv_cache(int capacity) = 0;
+  // A cache of at least `capacity` slots; ResourceExhausted when the K/V pool is full.
+  virtual absl::StatusOr<std::unique_ptr<KvCache>> new_kv_cache(int capacity) = 0;
   // logits->at(b): [rows needing logits of batch[b]] × config().embedding_rows, float32, host.
   virtual absl::Status forward(std::span<const SequenceForward> batch,
                                std::vector<std::vector<float>>* logits) = 0;

@@ -14,24 +14,21 @@ namespace {
 using kernels::Backend;
 using kernels::WeightView;
 
-// Per-sequence K/V storage: one [capacity, kv_heads, head_dim] K and V buffer per layer.
-class DenseKvCache final : public KvCache {
+// A sequence's K/V: pages of the model's pool, and the page table in backend memory.
+class PagedKvCache final : public KvCache {
  public:
-  DenseKvCache(Backend* backend, int layers, int capacity, int64_t row_floats)
-      : capacity_(capacity), row_floats_(row_floats) {
-    for (int l = 0; l < layers; ++l) {
-      k_.emplace_back(backend, static_cast<size_t>(capacity) * row_floats);
-      v_.emplace_back(backend, static_cast<size_t>(capacity) * row_floats);
-    }
+  PagedKvCache(KvPool* pool, Backend* backend, std::vector<int32_t> pages)
+      : pool_(pool), pages_(std::move(pages)), table_(backend, pages_.size()) {
+    backend->copy_from_host(table_.data(), pages_.data(), pages_.size() * sizeof(int32_t));
   }
-  int capacity() const override { return capacity_; }
-  float* k(int layer) { return k_[layer].data(); }
-  float* v(int layer) { return v_[layer].data(); }
+  ~PagedKvCache() override { pool_->release(pages_); }
+  int capacity() const override { return static_cast<int>(pages_.size()) * pool_->page_size(); }
+  kernels::KvView layer(int l) const { return pool_->layer_view(l, table_.data()); }
 
  private:
-  int capacity_;
-  int64_t row_floats_;
-  std::vector<DeviceBuffer<float>> k_, v_;
+  KvPool* pool_;
+  std::vector<int32_t> pages_;
+  DeviceBuffer<int32_t> table_;
 };
 
 int max_slot(const SequenceForward& s) {
@@ -41,11 +38,17 @@ int max_slot(const SequenceForward& s) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Transformer>> Transformer::create(const ModelConfig& config,
-                                                                 const ModelWeights& host,
-                                                                 Backend* backend) {
+absl::StatusOr<std::unique_ptr<Transformer>> Transformer::create(
+    const ModelConfig& config, const ModelWeights& host, Backend* backend,
+    const TransformerOptions& options) {
   std::unique_ptr<Transformer> t(new Transformer(config, backend));
-  auto up = [&](const WeightView& w) { return w.empty() ? w : backend->upload_weight(w); };
+  t->options_ = options;
+  if (options.kv_dtype_from_weights)
+    t->options_.kv_pool.dtype = host.embedding.dtype == kernels::DType::kF32 ? kernels::DType::kF32
+                                                                            : kernels::DType::kBF16;
+  auto up = [&](const WeightView& w) {
+    return w.empty() || options.weights_on_device ? w : backend->upload_weight(w);
+  };
   t->weights_.embedding = up(host.embedding);
   t->weights_.final_norm = up(host.final_norm);
   t->weights_.lm_head = up(host.lm_head);
@@ -69,10 +72,23 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::create(const ModelConf
   return t;
 }
 
-std::unique_ptr<KvCache> Transformer::new_kv_cache(int capacity) {
-  return std::make_unique<DenseKvCache>(backend_, config_.num_layers, capacity,
-                                        static_cast<int64_t>(config_.num_kv_heads) *
-                                            config_.head_dim);
+absl::StatusOr<KvPool*> Transformer::kv_pool() {
+  if (pool_ == nullptr) {
+    auto pool = KvPool::create(backend_, config_.num_layers, config_.num_kv_heads,
+                               config_.head_dim, options_.kv_pool);
+    if (!pool.ok()) return pool.status();
+    pool_ = std::move(*pool);
+  }
+  return pool_.get();
+}
+
+absl::StatusOr<std::unique_ptr<KvCache>> Transformer::new_kv_cache(int capacity) {
+  absl::StatusOr<KvPool*> pool = kv_pool();
+  if (!pool.ok()) return pool.status();
+  const int page = (*pool)->page_size();
+  absl::StatusOr<std::vector<int32_t>> pages = (*pool)->allocate((capacity + page - 1) / page);
+  if (!pages.ok()) return pages.status();
+  return std::unique_ptr<KvCache>(new PagedKvCache(*pool, backend_, std::move(*pages)));
 }
 
 absl::Status Transformer::validate(std::span<const SequenceForward> batch) const {
@@ -188,18 +204,20 @@ absl::Status Transformer::run(std::span<const SequenceForward> batch,
 
   // Sequences without a cache attend through a scratch cache sized to their slots.
   std::vector<std::unique_ptr<KvCache>> scratch(batch.size());
-  std::vector<DenseKvCache*> caches(batch.size());
+  std::vector<PagedKvCache*> caches(batch.size());
   std::vector<int> num_keys(batch.size());
   std::vector<DeviceBuffer<uint8_t>> masks(batch.size());
   for (size_t b = 0; b < batch.size(); ++b) {
     const SequenceForward& s = batch[b];
     if (s.cache != nullptr) {
-      caches[b] = static_cast<DenseKvCache*>(s.cache);
+      caches[b] = static_cast<PagedKvCache*>(s.cache);
       num_keys[b] = s.attend_len;
     } else {
       num_keys[b] = max_slot(s) + 1;
-      scratch[b] = new_kv_cache(num_keys[b]);
-      caches[b] = static_cast<DenseKvCache*>(scratch[b].get());
+      absl::StatusOr<std::unique_ptr<KvCache>> cache = new_kv_cache(num_keys[b]);
+      if (!cache.ok()) return cache.status();
+      scratch[b] = std::move(*cache);
+      caches[b] = static_cast<PagedKvCache*>(scratch[b].get());
     }
     // Keys that no row covers in a scratch cache are masked out, as are padding keys.
     std::vector<uint8_t> mask(num_keys[b], 1);
@@ -239,14 +257,12 @@ absl::Status Transformer::run(std::span<const SequenceForward> batch,
     be->rope(k_.data(), n, KV, hd, positions_.data(), inv_freq_.data());
     for (size_t b = 0; b < batch.size(); ++b) {
       const int r0 = row_offset[b], rows = row_offset[b + 1] - r0;
-      be->scatter_rows(k_.data() + r0 * kv_dim, static_cast<int>(kv_dim), slots_.data() + r0, rows,
-                       caches[b]->k(l));
-      be->scatter_rows(v_.data() + r0 * kv_dim, static_cast<int>(kv_dim), slots_.data() + r0, rows,
-                       caches[b]->v(l));
+      const kernels::KvView kv = caches[b]->layer(l);
+      be->write_kv(k_.data() + r0 * kv_dim, v_.data() + r0 * kv_dim, rows, static_cast<int>(kv_dim),
+                   slots_.data() + r0, kv);
       kernels::AttentionParams p;
       p.q = q_.data() + r0 * q_dim;
-      p.k = caches[b]->k(l);
-      p.v = caches[b]->v(l);
+      p.kv = kv;
       p.out = attn_.data() + r0 * q_dim;
       p.num_q = rows;
       p.num_keys = num_keys[b];

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/kv/kv_pool.h"
 #include "common/model/device_buffer.h"
 #include "common/model/language_model.h"
 #include "common/model/model_config.h"
@@ -13,15 +14,25 @@
 
 namespace dllm {
 
+struct TransformerOptions {
+  // K/V pool: page size, budget, and dtype (default: f32 for f32 weights, else bf16).
+  KvPoolOptions kv_pool;
+  bool kv_dtype_from_weights = true;
+  // The weights are already in backend memory (synthetic benchmark weights made on the GPU).
+  bool weights_on_device = false;
+};
+
 class Transformer final : public LanguageModel {
  public:
   // `host_weights` must outlive the Transformer (the CPU backend reads the mmap directly).
-  static absl::StatusOr<std::unique_ptr<Transformer>> create(const ModelConfig& config,
-                                                             const ModelWeights& host_weights,
-                                                             kernels::Backend* backend);
+  static absl::StatusOr<std::unique_ptr<Transformer>> create(
+      const ModelConfig& config, const ModelWeights& host_weights, kernels::Backend* backend,
+      const TransformerOptions& options = {});
 
   const ModelConfig& config() const override { return config_; }
-  std::unique_ptr<KvCache> new_kv_cache(int capacity) override;
+  absl::StatusOr<std::unique_ptr<KvCache>> new_kv_cache(int capacity) override;
+  // The pool all caches of this model draw from (created on first use).
+  absl::StatusOr<KvPool*> kv_pool();
   absl::Status forward(std::span<const SequenceForward> batch,
                        std::vector<std::vector<float>>* logits) override;
 
@@ -50,6 +61,8 @@ class Transformer final : public LanguageModel {
   ModelConfig config_;
   kernels::Backend* backend_;
   std::unique_ptr<CheckpointWeights> checkpoint_;
+  TransformerOptions options_;
+  std::unique_ptr<KvPool> pool_;
   ModelWeights weights_;  // views in backend memory
   DeviceBuffer<float> inv_freq_;
   // Activations, grown on demand and reused across forwards.

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #include "kernels/backend.h"
@@ -66,11 +67,25 @@ class CpuBackend final : public Backend {
       std::memcpy(out + static_cast<int64_t>(i) * dim, x + static_cast<int64_t>(rows[i]) * dim,
                   dim * sizeof(float));
   }
-  void scatter_rows(const float* src, int dim, const int32_t* positions, int n,
-                    float* dst) override {
-    for (int i = 0; i < n; ++i)
-      std::memcpy(dst + static_cast<int64_t>(positions[i]) * dim, src + static_cast<int64_t>(i) * dim,
-                  dim * sizeof(float));
+  void write_kv(const float* k_rows, const float* v_rows, int n, int row_elems,
+                const int32_t* slots, const KvView& kv) override {
+    for (int i = 0; i < n; ++i) {
+      const int64_t off = kv.row_offset(slots[i], row_elems);
+      const float* k = k_rows + static_cast<int64_t>(i) * row_elems;
+      const float* v = v_rows + static_cast<int64_t>(i) * row_elems;
+      if (kv.dtype == DType::kBF16) {
+        auto* kd = static_cast<uint16_t*>(kv.k) + off;
+        auto* vd = static_cast<uint16_t*>(kv.v) + off;
+        for (int j = 0; j < row_elems; ++j) kd[j] = cpu::f32_to_bf16(k[j]), vd[j] = cpu::f32_to_bf16(v[j]);
+      } else {
+        std::memcpy(static_cast<float*>(kv.k) + off, k, row_elems * sizeof(float));
+        std::memcpy(static_cast<float*>(kv.v) + off, v, row_elems * sizeof(float));
+      }
+    }
+  }
+  size_t free_memory_bytes() override {
+    const long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? static_cast<size_t>(pages) * page : 0;
   }
 
  private:

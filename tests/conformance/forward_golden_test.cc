@@ -88,13 +88,14 @@ TEST(ForwardGolden, CachedRowsEqualFullForward) {
   std::vector<int32_t> pos(T);
   for (int i = 0; i < T; ++i) pos[i] = i;
   auto cache = (*model)->new_kv_cache(T);
-  SequenceForward full{.ids = g.ids, .positions = pos, .cache = cache.get(), .attend_len = T};
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  SequenceForward full{.ids = g.ids, .positions = pos, .cache = cache->get(), .attend_len = T};
   std::vector<std::vector<float>> out;
   ASSERT_TRUE((*model)->forward({&full, 1}, &out).ok());
   EXPECT_LE(max_abs_diff(out[0].data(), g.logits.data(), g.logits.size()), 1e-4f);
   // Re-run rows 16..23 only (a "block") against the cache: same logits as the full pass.
   std::span<const int32_t> block_ids(g.ids.data() + 16, 8), block_pos(pos.data() + 16, 8);
-  SequenceForward step{.ids = block_ids, .positions = block_pos, .cache = cache.get(), .attend_len = T};
+  SequenceForward step{.ids = block_ids, .positions = block_pos, .cache = cache->get(), .attend_len = T};
   ASSERT_TRUE((*model)->forward({&step, 1}, &out).ok());
   EXPECT_LE(max_abs_diff(out[0].data(), g.logits.data() + 16 * vocab, 8 * vocab), 1e-4f);
 }

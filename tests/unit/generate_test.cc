@@ -58,8 +58,8 @@ class FakeModel : public LanguageModel {
     config_.eot_token_id = kEot;
   }
   const ModelConfig& config() const override { return config_; }
-  std::unique_ptr<KvCache> new_kv_cache(int capacity) override {
-    return std::make_unique<FakeKvCache>(capacity);
+  absl::StatusOr<std::unique_ptr<KvCache>> new_kv_cache(int capacity) override {
+    return std::unique_ptr<KvCache>(std::make_unique<FakeKvCache>(capacity));
   }
   absl::Status forward(std::span<const SequenceForward> batch,
                        std::vector<std::vector<float>>* logits) override {
