@@ -133,7 +133,7 @@ int run_step(const Args& a) {
     copy_gbs = hw.copy_gbs;
     peak_tflops = hw.bf16_gemm_tflops;
     device_name = hw.device_name;
-    be = kernels::cuda::make_cuda_backend(0);
+    be = kernels::make_cuda_backend(0);
 #else
     std::fprintf(stderr, "this build has no CUDA\n");
     return 2;

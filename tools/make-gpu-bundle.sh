@@ -16,19 +16,23 @@ cmake -S . -B "$build" -G Ninja -DDLLM_WERROR=ON >/dev/null
 tests=()
 for src in tests/gpu/*_test.cc; do tests+=("$(basename "$src" .cc)"); done
 bench=dllm-bench-cuda-ops
-if ! cmake --build "$build" --target help | grep -q "^$bench:"; then
+# (The target list is captured first: `grep -q` closing the pipe early would SIGPIPE cmake, and
+# pipefail would turn that into a spurious "no target".)
+targets=$(cmake --build "$build" --target help)
+if ! grep -q "^$bench:" <<<"$targets"; then
   echo "make-gpu-bundle: no target $bench: add 'add_subdirectory(cuda)' to bench/CMakeLists.txt" >&2
   exit 2
 fi
-cmake --build "$build" --target "${tests[@]}" "$bench" dllm -j "${DLLM_BUILD_JOBS:-2}"
+cmake --build "$build" --target "${tests[@]}" "$bench" dllm dllm-bench -j "${DLLM_BUILD_JOBS:-2}"
 
 # device-bundle.sh stops (pipefail) on a binary that needs none of the libraries it copies, so
 # it gets only the binaries that need some (same filter as its own); the others are copied here.
 skip='/libc\.so|/libm\.so|libstdc\+\+|libgcc_s|ld-linux|libpthread|/libdl\.so|/librt\.so|libcuda\.so|libcudart|libnccl|libcublas|libnvidia'
 with_libs=()
 plain=()
-for t in "${tests[@]}" "$bench" dllm; do
-  if ldd "$build/bin/$t" | awk '/=> \//{print $3}' | grep -qvE "$skip"; then
+for t in "${tests[@]}" "$bench" dllm dllm-bench; do
+  libs=$(ldd "$build/bin/$t" | awk '/=> \//{print $3}')
+  if grep -qvE "$skip|^$" <<<"$libs"; then
     with_libs+=("$build/bin/$t")
   else
     plain+=("$build/bin/$t")

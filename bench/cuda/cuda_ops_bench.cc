@@ -1,5 +1,6 @@
 // CUDA kernel benchmark: linear (bf16 weights, LLaDA-8B shapes) against a measured cuBLASLt bf16
-// peak, and decode attention against the measured device copy bandwidth. Prints one table.
+// peak, decode attention against the measured device copy bandwidth, and prefill attention (fp32
+// and paged bf16 K/V) in TFLOP/s. Prints one table.
 //
 //   dllm-bench-cuda-ops [--quick]     (--quick: fewer iterations, for a smoke run)
 #include <cuda_runtime.h>
@@ -12,6 +13,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
@@ -174,43 +176,93 @@ void bench_linear(Backend* b, double peak, std::vector<Row>* rows) {
   }
 }
 
-void bench_attention(Backend* b, double copy_gbs, std::vector<Row>* rows) {
-  const int heads = 32, kv_heads = 32, hd = 128;
-  struct Shape {
-    const char* name;
-    int num_q, num_keys;
-  };
-  const Shape shapes[] = {{"decode 32q x 8K keys", 32, 8192},
-                          {"decode 32q x 32K keys", 32, 32768},
-                          {"prefill 4096q x 4096", 4096, 4096}};
-  for (const Shape& s : shapes) {
+// Fills `bytes` of backend memory from a repeated host pattern (random content without
+// generating gigabytes on the host).
+void fill_random(Backend* b, void* dst, size_t bytes, uint32_t seed) {
+  static const std::vector<float> pattern = random_f32(size_t{1} << 22, 99);  // 16 MiB
+  const size_t chunk = pattern.size() * sizeof(float);
+  const size_t shift = (seed * 4099u) % (pattern.size() / 2) * sizeof(float);
+  for (size_t off = 0; off < bytes; off += chunk - shift)
+    b->copy_from_host(static_cast<char*>(dst) + off,
+                      reinterpret_cast<const char*>(pattern.data()) + shift,
+                      std::min(chunk - shift, bytes - off));
+}
+
+// bf16 bits of [-1, 1) floats: the upper halves of the pattern's floats are fine K/V values.
+void fill_random_bf16(Backend* b, void* dst, size_t elems, uint32_t seed) {
+  static const std::vector<uint16_t> pattern = random_bf16(size_t{1} << 22, 17);  // 8 MiB
+  const size_t shift = (seed * 4099u) % (pattern.size() / 2);
+  for (size_t off = 0; off < elems; off += pattern.size() - shift)
+    b->copy_from_host(static_cast<uint16_t*>(dst) + off, pattern.data() + shift,
+                      std::min(pattern.size() - shift, elems - off) * 2);
+}
+
+struct AttentionShape {
+  const char* name;
+  int num_q, num_keys, iters;
+};
+
+// LLaDA-8B attention (32 heads, 32 KV heads, head_dim 128). Decode rows count the bytes read (K,
+// V, q) and written (out) against the copy bandwidth; prefill rows count 4·q·k·hd·heads flops
+// against the cuBLASLt bf16 peak. bf16 K/V sits in 64-slot pages in shuffled order, as in the pool.
+void bench_attention(Backend* b, double copy_gbs, double peak, std::vector<Row>* rows) {
+  const int heads = 32, kv_heads = 32, hd = 128, page = 64;
+  auto run = [&](const AttentionShape& s, DType dtype) {
     const size_t q_n = static_cast<size_t>(s.num_q) * heads * hd;
     const size_t kv_n = static_cast<size_t>(s.num_keys) * kv_heads * hd;
+    const size_t esz = dtype == DType::kF32 ? 4 : 2;
     float* q = static_cast<float*>(b->allocate(q_n * 4));
-    float* k = static_cast<float*>(b->allocate(kv_n * 4));
-    float* v = static_cast<float*>(b->allocate(kv_n * 4));
     float* out = static_cast<float*>(b->allocate(q_n * 4));
-    const auto qh = random_f32(q_n, 1), kh = random_f32(kv_n, 2);
-    b->copy_from_host(q, qh.data(), q_n * 4);
-    b->copy_from_host(k, kh.data(), kv_n * 4);
-    b->copy_from_host(v, kh.data(), kv_n * 4);
+    void* k = b->allocate(kv_n * esz);
+    void* v = b->allocate(kv_n * esz);
+    fill_random(b, q, q_n * 4, 1);
+    if (dtype == DType::kF32) {
+      fill_random(b, k, kv_n * 4, 2);
+      fill_random(b, v, kv_n * 4, 3);
+    } else {
+      fill_random_bf16(b, k, kv_n, 2);
+      fill_random_bf16(b, v, kv_n, 3);
+    }
     AttentionParams p;
-    p.q = q, p.k = k, p.v = v, p.out = out;
+    p.q = q, p.out = out;
+    p.kv.k = k, p.kv.v = v, p.kv.dtype = dtype;
+    int32_t* table = nullptr;
+    if (dtype == DType::kBF16) {
+      std::vector<int32_t> pages((s.num_keys + page - 1) / page);
+      std::iota(pages.begin(), pages.end(), 0);
+      std::shuffle(pages.begin(), pages.end(), std::mt19937(5));
+      table = static_cast<int32_t*>(b->allocate(pages.size() * 4));
+      b->copy_from_host(table, pages.data(), pages.size() * 4);
+      p.kv.page_table = table, p.kv.page_size = page;
+    }
     p.num_q = s.num_q, p.num_keys = s.num_keys, p.num_heads = heads, p.num_kv_heads = kv_heads;
     p.head_dim = hd, p.scale = 0.08838834764f;
-    const double t = time_backend(b, s.num_q <= 32 ? 100 : 5, [&] { b->attention(p); });
+    const double t = time_backend(b, s.iters, [&] { b->attention(p); });
+    const std::string op = dtype == DType::kF32 ? "attention fp32" : "attention bf16 paged";
     if (s.num_q <= 32) {
-      const double gbs = (2.0 * kv_n + 2.0 * q_n) * 4 / t / 1e9;
-      rows->push_back({"attention fp32", s.name, t * 1e6, gbs, "GB/s", gbs / copy_gbs});
+      const double gbs = (2.0 * kv_n * esz + 2.0 * q_n * 4) / t / 1e9;
+      rows->push_back({op, s.name, t * 1e6, gbs, "GB/s", gbs / copy_gbs});
     } else {
       const double tflops = 4.0 * s.num_q * s.num_keys * heads * hd / t / 1e12;
-      rows->push_back({"attention fp32", s.name, t * 1e6, tflops, "TF/s", 0.0});
+      rows->push_back(
+          {op, s.name, t * 1e6, tflops, "TF/s", dtype == DType::kF32 ? 0.0 : tflops / peak});
     }
     b->release(q);
+    b->release(out);
     b->release(k);
     b->release(v);
-    b->release(out);
-  }
+    if (table != nullptr) b->release(table);
+  };
+  const AttentionShape fp32_shapes[] = {{"decode 32q x 8K keys", 32, 8192, 100},
+                                        {"decode 32q x 32K keys", 32, 32768, 100},
+                                        {"prefill 4096q x 4096", 4096, 4096, 5}};
+  for (const AttentionShape& s : fp32_shapes) run(s, DType::kF32);
+  const AttentionShape bf16_shapes[] = {{"decode 32q x 8K keys", 32, 8192, 200},
+                                        {"decode 32q x 32K keys", 32, 32768, 100},
+                                        {"decode 32q x 128K keys", 32, 131072, 30},
+                                        {"prefill 4096q x 4096", 4096, 4096, 20},
+                                        {"prefill 32768q x 32768", 32768, 32768, 3}};
+  for (const AttentionShape& s : bf16_shapes) run(s, DType::kBF16);
 }
 
 }  // namespace
@@ -233,7 +285,7 @@ int main(int argc, char** argv) {
     rows.push_back({"cuBLASLt bf16 (ref)", "8192^3 -> fp32", 0.0, peak, "TF/s", 1.0});
     auto backend = dllm::kernels::make_cuda_backend(0);
     bench_linear(backend.get(), peak, &rows);
-    bench_attention(backend.get(), copy_gbs, &rows);
+    bench_attention(backend.get(), copy_gbs, peak, &rows);
     print(rows);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "dllm-bench-cuda-ops: %s\n", e.what());

@@ -6,10 +6,13 @@
 namespace dllm {
 
 ForwardRows plan_forward_rows(KvCacheMode mode, bool block_entry, bool shifted_logits,
-                              int block_begin, int block_end, int seq_len) {
+                              int block_begin, int block_end, int seq_len, int frozen_len) {
+  if (frozen_len > 0 && (mode == KvCacheMode::kNone || block_entry))
+    return {frozen_len, seq_len, true, seq_len};
   if (mode == KvCacheMode::kNone) return {0, seq_len, false, 0};
   if (block_entry) return {0, seq_len, true, seq_len};
-  const int begin = shifted_logits ? std::max(block_begin - 1, 0) : block_begin;
+  const int begin =
+      std::max(shifted_logits ? std::max(block_begin - 1, 0) : block_begin, frozen_len);
   const int end = mode == KvCacheMode::kPrefix ? seq_len : block_end;
   return {begin, end, true, seq_len};
 }

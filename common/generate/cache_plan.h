@@ -19,8 +19,11 @@ struct ForwardRows {
 // Dual: rows [block_begin, block_end) only; prefix and suffix K/V are as of block entry.
 // With shifted logits (Dream) the rows start one earlier, so the prediction for block_begin
 // (row block_begin - 1) is computed fresh.
+// A frozen prompt (frozen_len > 0: its K/V already sit in the cache and never change) is never
+// run: without a block cache every step runs [frozen_len, seq_len) through the cache, and a
+// block entry refreshes only [frozen_len, seq_len).
 ForwardRows plan_forward_rows(KvCacheMode mode, bool block_entry, bool shifted_logits,
-                              int block_begin, int block_end, int seq_len);
+                              int block_begin, int block_end, int seq_len, int frozen_len = 0);
 
 // The row (relative to rows.begin) whose logits predict `position`: the position itself, or
 // with shifted logits the one before it (position 0 reuses row 0, as Dream does).

@@ -99,6 +99,37 @@ absl::StatusOr<std::unique_ptr<DenoisingSequence>> DenoisingSequence::create(
   return seq;
 }
 
+absl::StatusOr<std::unique_ptr<DenoisingSequence>> DenoisingSequence::create_with_frozen_prompt(
+    LanguageModel& model, std::span<const int32_t> prompt, const GenerationOptions& options,
+    FrozenPromptCache frozen, BlockCallback on_block) {
+  const int prompt_len = static_cast<int>(prompt.size());
+  if (frozen.cache == nullptr) return absl::InvalidArgumentError("frozen prompt: no cache");
+  if (frozen.frozen_len < 0 || frozen.frozen_len >= prompt_len) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "frozen prompt: frozen_len ", frozen.frozen_len, " must be in [0, ", prompt_len,
+        ") (at least the last prompt row runs, it predicts the first generated one)"));
+  }
+  if (frozen.cache->capacity() < prompt_len + options.gen_length) {
+    return absl::InvalidArgumentError(absl::StrCat("frozen prompt: cache of ",
+                                                   frozen.cache->capacity(), " slots for ",
+                                                   prompt_len + options.gen_length));
+  }
+  if (options.cfg_scale > 0.0) {
+    return absl::InvalidArgumentError(
+        "frozen prompt: cfg needs the prompt re-encoded as masks, which a frozen cache cannot");
+  }
+  // Built without a cache of its own, then handed the frozen one.
+  GenerationOptions own = options;
+  own.cache = KvCacheMode::kNone;
+  auto seq = create(model, prompt, {}, own, std::move(on_block));
+  if (!seq.ok()) return seq.status();
+  (*seq)->options_.cache = options.cache;
+  (*seq)->cache_ = std::move(frozen.cache);
+  (*seq)->frozen_len_ = frozen.frozen_len;
+  (*seq)->start_block();
+  return seq;
+}
+
 std::vector<int> DenoisingSequence::masked_in_block() const {
   std::vector<int> masked;
   for (int p = block_begin(); p < block_end(); ++p) {
@@ -131,7 +162,7 @@ void DenoisingSequence::plan_step(std::vector<SequenceForward>* batch) {
   if (finished_) return;
 
   rows_ = plan_forward_rows(options_.cache, entry_pending_, dream_, block_begin(), block_end(),
-                            static_cast<int>(x_.size()));
+                            static_cast<int>(x_.size()), frozen_len_);
   entry_pending_ = false;
   logit_positions_ = masked_in_block();
   logit_rows_.clear();

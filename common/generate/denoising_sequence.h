@@ -21,6 +21,10 @@ class DenoisingSequence {
   static absl::StatusOr<std::unique_ptr<DenoisingSequence>> create(
       LanguageModel& model, std::span<const int32_t> prompt, std::span<const uint8_t> prompt_mask,
       const GenerationOptions& options, BlockCallback on_block);
+  // A prompt whose first frozen.frozen_len slots are already in frozen.cache (generate.h).
+  static absl::StatusOr<std::unique_ptr<DenoisingSequence>> create_with_frozen_prompt(
+      LanguageModel& model, std::span<const int32_t> prompt, const GenerationOptions& options,
+      FrozenPromptCache frozen, BlockCallback on_block);
 
   bool finished() const { return finished_; }
   // Runs the steps that need no forward (they commit nothing), then appends this step's
@@ -63,6 +67,7 @@ class DenoisingSequence {
   std::vector<float> timesteps_;   // Dream: linspace(1, eps, steps_per_block + 1)
   std::unique_ptr<KvCache> cache_;
   std::unique_ptr<KvCache> uncond_cache_;  // cfg's unconditional sequence
+  int frozen_len_ = 0;                     // prompt slots whose K/V never change (reuse mode)
 
   int block_ = 0;
   int step_ = 0;                // within the block

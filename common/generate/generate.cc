@@ -61,6 +61,21 @@ absl::StatusOr<GenerationResult> generate(LanguageModel& model, std::span<const 
   return std::move(results->front());
 }
 
+absl::StatusOr<GenerationResult> generate_with_frozen_prompt(LanguageModel& model,
+                                                             std::span<const int32_t> prompt,
+                                                             const GenerationOptions& options,
+                                                             FrozenPromptCache frozen,
+                                                             const BlockCallback& on_block) {
+  auto seq = DenoisingSequence::create_with_frozen_prompt(model, prompt, options, std::move(frozen),
+                                                          on_block);
+  if (!seq.ok()) return seq.status();
+  std::vector<std::unique_ptr<DenoisingSequence>> sequences;
+  sequences.push_back(std::move(*seq));
+  auto results = run_sequences(model, sequences);
+  if (!results.ok()) return results.status();
+  return std::move(results->front());
+}
+
 absl::StatusOr<std::vector<GenerationResult>> generate_batch(
     LanguageModel& model, std::span<const GenerationRequest> requests) {
   std::vector<std::unique_ptr<DenoisingSequence>> sequences;

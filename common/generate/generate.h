@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -52,6 +53,21 @@ struct GenerationRequest {
 absl::StatusOr<GenerationResult> generate(LanguageModel& model, std::span<const int32_t> prompt,
                                           const GenerationOptions& options,
                                           const BlockCallback& on_block = {});
+
+// A prompt whose first `frozen_len` slots already hold their K/V in `cache` (a cache of the same
+// model, at least prompt + gen_length slots, slot = RoPE position). Those rows never run again
+// and every forward attends to them as they are (Prefilling-dLLM's reuse mode stitches them from
+// cached chunks). Rows [frozen_len, end) run as options.cache says; with KvCacheMode::kNone every
+// step re-runs them all through the cache. frozen_len < prompt length; no cfg.
+struct FrozenPromptCache {
+  std::unique_ptr<KvCache> cache;
+  int frozen_len = 0;
+};
+absl::StatusOr<GenerationResult> generate_with_frozen_prompt(LanguageModel& model,
+                                                             std::span<const int32_t> prompt,
+                                                             const GenerationOptions& options,
+                                                             FrozenPromptCache frozen,
+                                                             const BlockCallback& on_block = {});
 
 // Ragged batch: each request is its own sequence (own length, options, seed, cache) and all of
 // them share each model forward. A request's tokens do not depend on its batch neighbours.

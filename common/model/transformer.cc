@@ -14,22 +14,34 @@ namespace {
 using kernels::Backend;
 using kernels::WeightView;
 
-// A sequence's K/V: pages of the model's pool, and the page table in backend memory.
+// A sequence's K/V: pages of the model's pool, and the page table in backend memory. The first
+// `shared_pages` pages may belong to other caches too (Prefilling-dLLM's chunk K/V); their slots
+// are read-only here.
 class PagedKvCache final : public KvCache {
  public:
-  PagedKvCache(KvPool* pool, Backend* backend, std::vector<int32_t> pages)
-      : pool_(pool), pages_(std::move(pages)), table_(backend, pages_.size()) {
+  PagedKvCache(KvPool* pool, Backend* backend, std::vector<int32_t> pages, int shared_pages = 0)
+      : pool_(pool), pages_(std::move(pages)), table_(backend, pages_.size()),
+        shared_pages_(shared_pages) {
     backend->copy_from_host(table_.data(), pages_.data(), pages_.size() * sizeof(int32_t));
   }
   ~PagedKvCache() override { pool_->release(pages_); }
   int capacity() const override { return static_cast<int>(pages_.size()) * pool_->page_size(); }
+  int first_writable_slot() const { return shared_pages_ * pool_->page_size(); }
   kernels::KvView layer(int l) const { return pool_->layer_view(l, table_.data()); }
+  std::span<const int32_t> pages() const { return pages_; }
+  const KvPool* pool() const { return pool_; }
 
  private:
   KvPool* pool_;
   std::vector<int32_t> pages_;
   DeviceBuffer<int32_t> table_;
+  int shared_pages_;
 };
+
+int min_slot(const SequenceForward& s) {
+  const auto& slots = s.slots.empty() ? s.positions : s.slots;
+  return slots.empty() ? 0 : *std::min_element(slots.begin(), slots.end());
+}
 
 int max_slot(const SequenceForward& s) {
   const auto& slots = s.slots.empty() ? s.positions : s.slots;
@@ -91,6 +103,34 @@ absl::StatusOr<std::unique_ptr<KvCache>> Transformer::new_kv_cache(int capacity)
   return std::unique_ptr<KvCache>(new PagedKvCache(*pool, backend_, std::move(*pages)));
 }
 
+absl::StatusOr<std::unique_ptr<KvCache>> Transformer::new_kv_cache_with_pages(
+    std::span<const int32_t> shared_pages, int capacity) {
+  absl::StatusOr<KvPool*> pool = kv_pool();
+  if (!pool.ok()) return pool.status();
+  const int page = (*pool)->page_size();
+  const int total = std::max<int>((capacity + page - 1) / page, static_cast<int>(shared_pages.size()));
+  const int64_t pool_pages = (*pool)->stats().total_pages;
+  for (int32_t p : shared_pages)
+    if (p < 0 || p >= pool_pages || (*pool)->ref_count(p) <= 0)
+      return absl::InvalidArgumentError(absl::StrFormat("shared page %d is not a live page", p));
+  absl::StatusOr<std::vector<int32_t>> fresh =
+      (*pool)->allocate(total - static_cast<int>(shared_pages.size()));
+  if (!fresh.ok()) return fresh.status();
+  (*pool)->retain(shared_pages);
+  std::vector<int32_t> pages(shared_pages.begin(), shared_pages.end());
+  pages.insert(pages.end(), fresh->begin(), fresh->end());
+  return std::unique_ptr<KvCache>(new PagedKvCache(*pool, backend_, std::move(pages),
+                                                   static_cast<int>(shared_pages.size())));
+}
+
+std::span<const int32_t> Transformer::kv_cache_pages(const KvCache& cache) const {
+  return static_cast<const PagedKvCache&>(cache).pages();
+}
+
+kernels::KvView Transformer::kv_cache_layer(const KvCache& cache, int layer) const {
+  return static_cast<const PagedKvCache&>(cache).layer(layer);
+}
+
 absl::Status Transformer::validate(std::span<const SequenceForward> batch) const {
   for (size_t b = 0; b < batch.size(); ++b) {
     const SequenceForward& s = batch[b];
@@ -111,6 +151,11 @@ absl::Status Transformer::validate(std::span<const SequenceForward> batch) const
       return absl::InvalidArgumentError(
           absl::StrFormat("sequence %d: attend_len %d / slot %d outside cache capacity %d", b,
                           s.attend_len, max_slot(s), s.cache->capacity()));
+    if (s.cache != nullptr &&
+        min_slot(s) < static_cast<const PagedKvCache*>(s.cache)->first_writable_slot())
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "sequence %d: row slot %d would overwrite shared (read-only) cache slots [0, %d)", b,
+          min_slot(s), static_cast<const PagedKvCache*>(s.cache)->first_writable_slot()));
     if (!s.key_mask.empty() && static_cast<int>(s.key_mask.size()) < keys)
       return absl::InvalidArgumentError(
           absl::StrFormat("sequence %d: key_mask has %d entries, need %d", b, s.key_mask.size(), keys));
@@ -126,13 +171,27 @@ absl::Status Transformer::forward(std::span<const SequenceForward> batch,
   return run_guarded(batch, logits, nullptr);
 }
 
+absl::Status Transformer::forward_capturing_queries(std::span<const SequenceForward> batch,
+                                                    std::span<QueryCapture> captures,
+                                                    std::vector<std::vector<float>>* logits) {
+  for (const QueryCapture& c : captures) {
+    if (c.sequence < 0 || c.sequence >= static_cast<int>(batch.size()))
+      return absl::InvalidArgumentError(absl::StrFormat("query capture of sequence %d", c.sequence));
+    for (int32_t r : c.rows)
+      if (r < 0 || r >= static_cast<int>(batch[c.sequence].ids.size()))
+        return absl::InvalidArgumentError(absl::StrFormat("query capture row %d out of range", r));
+  }
+  return run_guarded(batch, logits, nullptr, captures);
+}
+
 // Device backends report out-of-memory and device faults by throwing; here they become
 // Status values so that a serving process refuses the request and keeps running.
 absl::Status Transformer::run_guarded(std::span<const SequenceForward> batch,
                                       std::vector<std::vector<float>>* logits,
-                                      std::vector<std::vector<float>>* hidden_states) {
+                                      std::vector<std::vector<float>>* hidden_states,
+                                      std::span<QueryCapture> captures) {
   try {
-    return run(batch, logits, hidden_states);
+    return run(batch, logits, hidden_states, captures);
   } catch (const std::bad_alloc& e) {
     return absl::ResourceExhaustedError(absl::StrCat("out of ", std::string(backend_->name()), " memory: ", e.what()));
   } catch (const std::exception& e) {
@@ -156,7 +215,8 @@ absl::Status Transformer::forward_with_hidden_states(
 
 absl::Status Transformer::run(std::span<const SequenceForward> batch,
                               std::vector<std::vector<float>>* logits,
-                              std::vector<std::vector<float>>* hidden_states) {
+                              std::vector<std::vector<float>>* hidden_states,
+                              std::span<QueryCapture> captures) {
   if (absl::Status st = validate(batch); !st.ok()) return st;
   const ModelConfig& c = config_;
   const int d = c.hidden_size, hd = c.head_dim, H = c.num_heads, KV = c.num_kv_heads;
@@ -201,6 +261,19 @@ absl::Status Transformer::run(std::span<const SequenceForward> batch,
   be->copy_from_host(slots_.data(), slots.data(), n * sizeof(int32_t));
   if (n_logits > 0)
     be->copy_from_host(logit_index_.data(), logit_index.data(), n_logits * sizeof(int32_t));
+  // Rows whose post-RoPE queries are captured at every layer (flattened indices).
+  std::vector<int32_t> capture_index;
+  for (QueryCapture& cap : captures) {
+    for (int32_t r : cap.rows) capture_index.push_back(row_offset[cap.sequence] + r);
+    cap.q.assign(static_cast<size_t>(c.num_layers) * cap.rows.size() * q_dim, 0.0f);
+  }
+  const int n_capture = static_cast<int>(capture_index.size());
+  std::vector<float> captured_host(static_cast<size_t>(n_capture) * q_dim);
+  if (n_capture > 0) {
+    capture_index_.ensure(be, n_capture);
+    captured_q_.ensure(be, static_cast<size_t>(n_capture) * q_dim);
+    be->copy_from_host(capture_index_.data(), capture_index.data(), n_capture * sizeof(int32_t));
+  }
 
   // Sequences without a cache attend through a scratch cache sized to their slots.
   std::vector<std::unique_ptr<KvCache>> scratch(batch.size());
@@ -255,6 +328,17 @@ absl::Status Transformer::run(std::span<const SequenceForward> batch,
     be->linear(xn_.data(), n, w.v_proj, w.v_bias.empty() ? nullptr : &w.v_bias, v_.data());
     be->rope(q_.data(), n, H, hd, positions_.data(), inv_freq_.data());
     be->rope(k_.data(), n, KV, hd, positions_.data(), inv_freq_.data());
+    if (n_capture > 0) {
+      be->gather_rows(q_.data(), static_cast<int>(q_dim), capture_index_.data(), n_capture,
+                      captured_q_.data());
+      be->copy_to_host(captured_host.data(), captured_q_.data(), captured_host.size() * sizeof(float));
+      size_t offset = 0;
+      for (QueryCapture& cap : captures) {
+        const size_t count = cap.rows.size() * q_dim;
+        std::copy_n(captured_host.begin() + offset, count, cap.q.begin() + l * count);
+        offset += count;
+      }
+    }
     for (size_t b = 0; b < batch.size(); ++b) {
       const int r0 = row_offset[b], rows = row_offset[b + 1] - r0;
       const kernels::KvView kv = caches[b]->layer(l);

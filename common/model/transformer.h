@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -36,6 +37,29 @@ class Transformer final : public LanguageModel {
   absl::Status forward(std::span<const SequenceForward> batch,
                        std::vector<std::vector<float>>* logits) override;
 
+  // ---- Paged-cache access for sparse policies (Prefilling-dLLM's shared chunk pages) ----
+  // A cache whose first pages are `shared_pages` (retained, so they outlive their first owner)
+  // followed by fresh pages up to `capacity` slots. The shared slots are read-only: a forward
+  // that writes a row there is refused.
+  absl::StatusOr<std::unique_ptr<KvCache>> new_kv_cache_with_pages(
+      std::span<const int32_t> shared_pages, int capacity);
+  // The pages of a cache made by this model, slot s in pages[s / page_size].
+  std::span<const int32_t> kv_cache_pages(const KvCache& cache) const;
+  // Layer `layer` of a cache made by this model (backend memory).
+  kernels::KvView kv_cache_layer(const KvCache& cache, int layer) const;
+  kernels::Backend* backend() const { return backend_; }
+
+  // The post-RoPE queries of some rows at every layer, captured by forward_capturing_queries
+  // (intra-chunk token scoring reads them against cached keys).
+  struct QueryCapture {
+    int sequence = 0;           // index into the batch
+    std::vector<int32_t> rows;  // row indices within that sequence
+    std::vector<float> q;       // out: [num_layers][rows][num_heads * head_dim]
+  };
+  absl::Status forward_capturing_queries(std::span<const SequenceForward> batch,
+                                         std::span<QueryCapture> captures,
+                                         std::vector<std::vector<float>>* logits);
+
   // One sequence without a cache, also returning the hidden states in the Hugging Face
   // convention: [embeddings, input of layer 1, ..., input of layer L-1, final-norm output],
   // each [T, hidden] (used by conformance tests and `dllm forward`).
@@ -54,9 +78,11 @@ class Transformer final : public LanguageModel {
   absl::Status validate(std::span<const SequenceForward> batch) const;
   absl::Status run_guarded(std::span<const SequenceForward> batch,
                            std::vector<std::vector<float>>* logits,
-                           std::vector<std::vector<float>>* hidden_states);
+                           std::vector<std::vector<float>>* hidden_states,
+                           std::span<QueryCapture> captures = {});
   absl::Status run(std::span<const SequenceForward> batch, std::vector<std::vector<float>>* logits,
-                   std::vector<std::vector<float>>* hidden_states);
+                   std::vector<std::vector<float>>* hidden_states,
+                   std::span<QueryCapture> captures);
 
   ModelConfig config_;
   kernels::Backend* backend_;
@@ -67,7 +93,8 @@ class Transformer final : public LanguageModel {
   DeviceBuffer<float> inv_freq_;
   // Activations, grown on demand and reused across forwards.
   DeviceBuffer<float> h_, xn_, q_, k_, v_, attn_, gate_, up_, logits_rows_, logits_;
-  DeviceBuffer<int32_t> ids_, positions_, slots_, logit_index_;
+  DeviceBuffer<int32_t> ids_, positions_, slots_, logit_index_, capture_index_;
+  DeviceBuffer<float> captured_q_;
 };
 
 }  // namespace dllm

@@ -1,11 +1,14 @@
-// Flash attention on CUDA cores (fp32): online softmax over key tiles staged by cp.async, GQA
-// heads of one KV head sharing each tile, and split-KV with a log-sum-exp merge for decode.
+// Attention entry point and its fp32 CUDA-core kernel: online softmax over key tiles (f32 K/V
+// staged by cp.async, bf16 K/V widened on load), paged or contiguous, GQA heads of one KV head
+// sharing each tile, split-KV with a log-sum-exp merge for decode. bf16 K/V with head_dim % 8 == 0
+// goes to the tensor-core kernel (flash_attention_bf16.cu) instead.
 #include <algorithm>
 #include <climits>
 #include <cmath>
 #include <stdexcept>
 #include <string>
 
+#include "kernels/cuda/attention_internal.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/split_kv_plan.h"
@@ -36,8 +39,7 @@ struct Tile {
 
 struct AttnArgs {
   const float* q;
-  const float* k;
-  const float* v;
+  KvView kv;        // f32 or bf16, paged or contiguous
   float* out;       // final output when num_splits == 1
   float* part_o;    // [split][num_q][heads][head_dim], normalised per split
   float* part_lse;  // [split][num_q][heads]
@@ -47,7 +49,7 @@ struct AttnArgs {
   float scale;
   int causal;
   int keys_per_split, num_splits;
-  int vec_loads;  // head_dim % 4 == 0 and k, v 16-byte aligned: cp.async 16-byte copies
+  int vec_loads;  // head_dim % 4 == 0 and k, v aligned to 4 elements: 4-element copies
 };
 
 __device__ __forceinline__ void cp_async16(float* smem, const float* gmem, int src_bytes) {
@@ -66,40 +68,53 @@ __device__ __forceinline__ bool key_visible(const AttnArgs& a, int key, int key_
   return key < key_end && (a.key_mask == nullptr || a.key_mask[key] != 0);
 }
 
-// Stages K and V rows [t0, t0 + kKeys) of KV head kvh; rows that no query may see (past the end,
-// masked) are zero-filled so that stale or NaN cache contents never reach the sums.
-template <int HD>
+// Stages K and V rows [t0, t0 + kKeys) of KV head kvh as fp32; rows that no query may see (past
+// the end, masked) are zero-filled so that stale or NaN cache contents never reach the sums.
+// f32 rows go through cp.async; bf16 rows are widened (exactly) by ordinary loads and stores.
+template <int HD, DType KD>
 __device__ __forceinline__ void load_kv_tile(const AttnArgs& a, int kvh, int t0, int key_end,
                                              float* ks, float* vs) {
   using T = Tile<HD>;
   constexpr int kChunks = HD / 4;
-  const int64_t kv_stride = static_cast<int64_t>(a.num_kv_heads) * a.head_dim;
+  const int64_t kv_row = static_cast<int64_t>(a.num_kv_heads) * a.head_dim;
   for (int idx = threadIdx.x; idx < T::kKeys * kChunks; idx += kThreads) {
     const int r = idx / kChunks, c = (idx % kChunks) * 4;
     const int key = t0 + r;
     const bool ok = key_visible(a, key, key_end);
     const int64_t off =
-        static_cast<int64_t>(key) * kv_stride + static_cast<int64_t>(kvh) * a.head_dim + c;
+        ok ? a.kv.row_offset(key, kv_row) + static_cast<int64_t>(kvh) * a.head_dim + c : 0;
     float* kd = ks + r * T::kLd + c;
     float* vd = vs + r * T::kLd + c;
-    if (a.vec_loads) {
-      const bool in = ok && c < a.head_dim;
-      cp_async16(kd, in ? a.k + off : a.k, in ? 16 : 0);
-      cp_async16(vd, in ? a.v + off : a.v, in ? 16 : 0);
-    } else {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const bool in = ok && c + e < a.head_dim;
-        kd[e] = in ? a.k[off + e] : 0.0f;
-        vd[e] = in ? a.v[off + e] : 0.0f;
+    if constexpr (KD == DType::kF32) {
+      if (a.vec_loads) {
+        const bool in = ok && c < a.head_dim;
+        const auto* k = static_cast<const float*>(a.kv.k);
+        const auto* v = static_cast<const float*>(a.kv.v);
+        cp_async16(kd, in ? k + off : k, in ? 16 : 0);
+        cp_async16(vd, in ? v + off : v, in ? 16 : 0);
+        continue;
       }
+    } else {
+      if (a.vec_loads) {
+        const bool in = ok && c < a.head_dim;
+        const float4 zero = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        *reinterpret_cast<float4*>(kd) = in ? load_weight4<KD>(a.kv.k, off) : zero;
+        *reinterpret_cast<float4*>(vd) = in ? load_weight4<KD>(a.kv.v, off) : zero;
+        continue;
+      }
+    }
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const bool in = ok && c + e < a.head_dim;
+      kd[e] = in ? load_weight<KD>(a.kv.k, off + e) : 0.0f;
+      vd[e] = in ? load_weight<KD>(a.kv.v, off + e) : 0.0f;
     }
   }
 }
 
 // Grid: (query tiles, KV heads, key splits). Query vector qv of a KV head is query row qv / group,
 // head kvh * group + qv % group.
-template <int HD>
+template <int HD, DType KD>
 __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const AttnArgs a) {
   using T = Tile<HD>;
   extern __shared__ float4 smem4[];
@@ -154,13 +169,13 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const AttnArg
     for (int d = 0; d < T::kDimsPerThread; ++d) o[r][d] = 0.0f;
   }
 
-  if (num_tiles > 0) load_kv_tile<HD>(a, kvh, key_begin, key_end, ks, vs);
+  if (num_tiles > 0) load_kv_tile<HD, KD>(a, kvh, key_begin, key_end, ks, vs);
   cp_async_commit();
   for (int t = 0; t < num_tiles; ++t) {
     const int stage = t & 1, t0 = key_begin + t * T::kKeys;
     if (t + 1 < num_tiles)
-      load_kv_tile<HD>(a, kvh, t0 + T::kKeys, key_end, ks + (stage ^ 1) * T::kKeys * T::kLd,
-                       vs + (stage ^ 1) * T::kKeys * T::kLd);
+      load_kv_tile<HD, KD>(a, kvh, t0 + T::kKeys, key_end, ks + (stage ^ 1) * T::kKeys * T::kLd,
+                           vs + (stage ^ 1) * T::kKeys * T::kLd);
     cp_async_commit();
     cp_async_wait_all_but_one();
     __syncthreads();  // tile t (and, first time round, Q) visible to every thread
@@ -357,20 +372,32 @@ SplitKvPlan plan_split_kv(int num_q, int group, int num_kv_heads, int num_keys, 
   return plan;
 }
 
+void launch_merge_splits(const float* part_o, const float* part_lse, int num_splits, int64_t rows,
+                         int head_dim, float* out, cudaStream_t stream) {
+  const int threads = std::min(128, (head_dim + 31) / 32 * 32);
+  merge_splits_kernel<<<static_cast<unsigned>(rows), threads, 0, stream>>>(
+      part_o, part_lse, num_splits, rows, head_dim, out);
+  DLLM_CUDA_CHECK_LAUNCH();
+}
+
 AttentionLimits prepare_attention(int device) {
   AttentionLimits limits;
   DLLM_CUDA_CHECK(cudaDeviceGetAttribute(&limits.sm_count, cudaDevAttrMultiProcessorCount, device));
   for (int tier = 0; tier < 4; ++tier) {
     dispatch_tier(tier, [&](auto hd) {
       constexpr int HD = decltype(hd)::value;
-      const auto kernel = flash_attention_kernel<HD>;
-      DLLM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           static_cast<int>(Tile<HD>::kSmemBytes)));
+      for (const auto kernel :
+           {flash_attention_kernel<HD, DType::kF32>, flash_attention_kernel<HD, DType::kBF16>})
+        DLLM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                             static_cast<int>(Tile<HD>::kSmemBytes)));
+      // Both K/V types share the shared-memory footprint; the f32 one sets the plan.
       DLLM_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
-          &limits.ctas_per_sm[tier], kernel, kThreads, Tile<HD>::kSmemBytes));
+          &limits.ctas_per_sm[tier], flash_attention_kernel<HD, DType::kF32>, kThreads,
+          Tile<HD>::kSmemBytes));
       limits.ctas_per_sm[tier] = std::max(1, limits.ctas_per_sm[tier]);
     });
   }
+  prepare_flash_attention_bf16(&limits);
   return limits;
 }
 
@@ -386,9 +413,17 @@ void launch_attention(const AttentionParams& p, const AttentionLimits& limits,
                                 std::to_string(p.head_dim));
   if (p.causal && p.q_positions == nullptr)
     throw std::invalid_argument("attention: causal needs q_positions");
+  if (p.kv.dtype != DType::kF32 && p.kv.dtype != DType::kBF16)
+    throw std::invalid_argument("attention: K/V must be f32 or bf16");
+  if (p.kv.page_table != nullptr && p.kv.page_size <= 0)
+    throw std::invalid_argument("attention: a paged K/V view needs page_size > 0");
   const int64_t out_floats = static_cast<int64_t>(p.num_q) * p.num_heads * p.head_dim;
   if (p.num_keys <= 0) {  // softmax over nothing: zeros, as the CPU twin
     DLLM_CUDA_CHECK(cudaMemsetAsync(p.out, 0, out_floats * sizeof(float), stream));
+    return;
+  }
+  if (flash_attention_bf16_supports(p)) {
+    launch_flash_attention_bf16(p, limits, scratch, stream);
     return;
   }
   const int tier = tier_of(p.head_dim);
@@ -399,13 +434,15 @@ void launch_attention(const AttentionParams& p, const AttentionLimits& limits,
     const SplitKvPlan plan = plan_split_kv(p.num_q, group, p.num_kv_heads, p.num_keys, kRowsPerCta,
                                            T::kKeys, limits.sm_count * limits.ctas_per_sm[tier]);
     AttnArgs a{};
-    a.q = p.q, a.k = p.k, a.v = p.v, a.out = p.out;
+    a.q = p.q, a.kv = p.kv, a.out = p.out;
     a.key_mask = p.key_mask, a.q_positions = p.q_positions;
     a.num_q = p.num_q, a.num_keys = p.num_keys, a.num_heads = p.num_heads;
     a.num_kv_heads = p.num_kv_heads, a.head_dim = p.head_dim, a.group = group;
     a.scale = p.scale, a.causal = p.causal ? 1 : 0;
     a.keys_per_split = plan.keys_per_split, a.num_splits = plan.num_splits;
-    a.vec_loads = p.head_dim % 4 == 0 && aligned_to(p.k, 16) && aligned_to(p.v, 16);
+    const uintptr_t vec_align = 4 * dtype_size(p.kv.dtype);  // 4 elements: 16 B f32, 8 B bf16
+    a.vec_loads =
+        p.head_dim % 4 == 0 && aligned_to(p.kv.k, vec_align) && aligned_to(p.kv.v, vec_align);
     const int64_t rows = static_cast<int64_t>(p.num_q) * p.num_heads;
     if (plan.num_splits > 1) {
       const size_t o_floats = static_cast<size_t>(plan.num_splits) * out_floats;
@@ -417,14 +454,13 @@ void launch_attention(const AttentionParams& p, const AttentionLimits& limits,
     }
     const dim3 grid(static_cast<unsigned>(plan.q_tiles), static_cast<unsigned>(p.num_kv_heads),
                     static_cast<unsigned>(plan.num_splits));
-    flash_attention_kernel<HD><<<grid, kThreads, T::kSmemBytes, stream>>>(a);
+    if (p.kv.dtype == DType::kBF16)
+      flash_attention_kernel<HD, DType::kBF16><<<grid, kThreads, T::kSmemBytes, stream>>>(a);
+    else
+      flash_attention_kernel<HD, DType::kF32><<<grid, kThreads, T::kSmemBytes, stream>>>(a);
     DLLM_CUDA_CHECK_LAUNCH();
-    if (plan.num_splits > 1) {
-      const int threads = std::min(128, (p.head_dim + 31) / 32 * 32);
-      merge_splits_kernel<<<static_cast<unsigned>(rows), threads, 0, stream>>>(
-          a.part_o, a.part_lse, plan.num_splits, rows, p.head_dim, p.out);
-      DLLM_CUDA_CHECK_LAUNCH();
-    }
+    if (plan.num_splits > 1)
+      launch_merge_splits(a.part_o, a.part_lse, plan.num_splits, rows, p.head_dim, p.out, stream);
   });
 }
 

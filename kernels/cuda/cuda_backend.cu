@@ -159,11 +159,12 @@ class CudaBackend final : public Backend {
     DeviceScope scope(device_);
     launch_copy_rows(x, rows, out, nullptr, n, dim, stream_);
   }
-  void scatter_rows(const float* src, int dim, const int32_t* positions, int n,
-                    float* dst) override {
+  void write_kv(const float* k_rows, const float* v_rows, int n, int row_elems,
+                const int32_t* slots, const KvView& kv) override {
     DeviceScope scope(device_);
-    launch_copy_rows(src, nullptr, dst, positions, n, dim, stream_);
+    launch_write_kv(k_rows, v_rows, n, row_elems, slots, kv, stream_);
   }
+  size_t free_memory_bytes() override;
 
  private:
   int device_;
@@ -200,6 +201,23 @@ void CudaBackend::linear(const float* x, int n, const WeightView& w, const Weigh
   }
   if (!gemm_->matmul(lhs, w.data, w.dtype, n, w.rows, w.cols, bias_f32, out))
     launch_linear_fallback(x, n, w, bias_f32, out, stream_);
+}
+
+// The driver's free memory plus what the default pool holds but no allocation uses: freed blocks
+// stay in the pool (keep_freed_memory_in_pool), and the next allocations are served from them.
+size_t CudaBackend::free_memory_bytes() {
+  DeviceScope scope(device_);
+  size_t free_b = 0, total_b = 0;
+  DLLM_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  int pools = 0;
+  DLLM_CUDA_CHECK(cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, device_));
+  if (pools == 0) return free_b;
+  cudaMemPool_t pool = nullptr;
+  DLLM_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device_));
+  uint64_t reserved = 0, used = 0;
+  DLLM_CUDA_CHECK(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReservedMemCurrent, &reserved));
+  DLLM_CUDA_CHECK(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemCurrent, &used));
+  return free_b + static_cast<size_t>(reserved > used ? reserved - used : 0);
 }
 
 }  // namespace

@@ -40,12 +40,21 @@ void launch_linear_fallback(const float* x, int64_t n, const WeightView& w, cons
 // Per-device facts the attention planner needs; filled once by prepare_attention().
 struct AttentionLimits {
   int sm_count = 0;
-  int ctas_per_sm[4] = {};  // for head-dim tiers 16, 32, 64, 128
+  int ctas_per_sm[4] = {};  // fp32 CUDA-core kernel, head-dim tiers 16, 32, 64, 128
+  // bf16 tensor-core kernel shapes: decode hd 64, prefill hd 64, decode hd 128, prefill hd 128
+  int bf16_ctas_per_sm[4] = {};
 };
 // Raises the kernels' dynamic shared-memory limits on the current device and reads occupancy.
 AttentionLimits prepare_attention(int device);
-// Flash attention with split-KV; `scratch` holds the per-split partials when the plan splits.
+// Flash attention with split-KV over a paged or contiguous f32/bf16 K/V cache: bf16 K/V with
+// head_dim % 8 == 0 runs on tensor cores, everything else on fp32 CUDA cores. `scratch` holds the
+// per-split partials when the plan splits. Throws std::invalid_argument for unsupported shapes.
 void launch_attention(const AttentionParams& p, const AttentionLimits& limits,
                       StreamScratch& scratch, cudaStream_t stream);
+
+// Writes float32 K and V rows [n, row_elems] at `slots` of kv, converting to kv.dtype (bf16:
+// round to nearest even, bit-identical to the CPU backend).
+void launch_write_kv(const float* k_rows, const float* v_rows, int n, int row_elems,
+                     const int32_t* slots, const KvView& kv, cudaStream_t stream);
 
 }  // namespace dllm::kernels::cuda

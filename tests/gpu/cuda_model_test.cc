@@ -70,13 +70,14 @@ TEST_F(ModelTest, CachedBlockEqualsFullForward) {
   std::vector<int32_t> pos(T);
   std::iota(pos.begin(), pos.end(), 0);
   auto cache = (*model)->new_kv_cache(T);
-  SequenceForward full{.ids = g.ids, .positions = pos, .cache = cache.get(), .attend_len = T};
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  SequenceForward full{.ids = g.ids, .positions = pos, .cache = cache->get(), .attend_len = T};
   std::vector<std::vector<float>> out;
   ASSERT_TRUE((*model)->forward({&full, 1}, &out).ok());
   EXPECT_LE(max_abs_diff(out[0], g.logits), 1e-4f);
   std::span<const int32_t> block_ids(g.ids.data() + 16, 8), block_pos(pos.data() + 16, 8);
   SequenceForward step{
-      .ids = block_ids, .positions = block_pos, .cache = cache.get(), .attend_len = T};
+      .ids = block_ids, .positions = block_pos, .cache = cache->get(), .attend_len = T};
   ASSERT_TRUE((*model)->forward({&step, 1}, &out).ok());
   const std::vector<float> ref(g.logits.begin() + 16 * vocab, g.logits.begin() + 24 * vocab);
   EXPECT_LE(max_abs_diff(out[0], ref), 1e-4f);

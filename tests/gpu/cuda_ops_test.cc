@@ -1,7 +1,10 @@
-// CUDA backend vs the CPU twin: embedding, RMSNorm, RoPE, SwiGLU, residual add, row gather/scatter,
-// and memory errors. Outputs start as NaN so that an unwritten element fails.
+// CUDA backend vs the CPU twin: embedding, RMSNorm, RoPE, SwiGLU, residual add, row gather, K/V
+// cache writes, free memory and memory errors. Outputs start as NaN so that an unwritten element
+// fails.
 #include <algorithm>
 #include <cmath>
+#include <iterator>
+#include <limits>
 #include <new>
 #include <numeric>
 #include <vector>
@@ -108,7 +111,7 @@ TEST_F(OpsTest, AddInplaceIsExact) {
   EXPECT_EQ(out[10], x[10]);
 }
 
-TEST_F(OpsTest, GatherAndScatterRowsAreExact) {
+TEST_F(OpsTest, GatherRowsIsExact) {
   for (int dim : {1, 3, 64, 130}) {
     SCOPED_TRACE(testing::Message() << "dim=" << dim);
     const int src_rows = 50, n = 17;
@@ -121,20 +124,77 @@ TEST_F(OpsTest, GatherAndScatterRowsAreExact) {
     gpu()->gather_rows(gx.get(), dim, grows.get(), n, gout.get());
     cpu()->gather_rows(cx.get(), dim, crows.get(), n, cout.get());
     EXPECT_EQ(rel_err(gout.to_host(), cout.to_host()), 0.0);
-
-    // Scatter into distinct slots of a cache; untouched slots keep their contents.
-    std::vector<int32_t> slots(src_rows);
-    std::iota(slots.begin(), slots.end(), 0);
-    std::shuffle(slots.begin(), slots.end(), rng_);
-    slots.resize(n);
-    const std::vector<float> cache = random_floats(rng_, size_t{1} * src_rows * dim);
-    const std::vector<float> src = random_floats(rng_, size_t{1} * n * dim);
-    Buf<float> gcache(gpu(), cache), ccache(cpu(), cache), gsrc(gpu(), src), csrc(cpu(), src);
-    Buf<int32_t> gslots(gpu(), slots), cslots(cpu(), slots);
-    gpu()->scatter_rows(gsrc.get(), dim, gslots.get(), n, gcache.get());
-    cpu()->scatter_rows(csrc.get(), dim, cslots.get(), n, ccache.get());
-    EXPECT_EQ(rel_err(gcache.to_host(), ccache.to_host()), 0.0);
   }
+}
+
+// write_kv into contiguous and paged caches of both dtypes: the same cache bytes as the CPU
+// backend (bf16 rounding ties, NaN, infinities and overflow included); other slots untouched.
+TEST_F(OpsTest, WriteKvMatchesCpuBitForBit) {
+  const float specials[] = {std::numeric_limits<float>::quiet_NaN(),
+                            -std::numeric_limits<float>::infinity(),
+                            std::numeric_limits<float>::infinity(),
+                            -0.0f,
+                            1.00390625f,  // 1 + 2^-8: a bf16 tie, rounds to even (1.0)
+                            1.01171875f,  // 1 + 3·2^-8: a tie that rounds up
+                            3.4e38f,      // rounds past the largest bf16: +inf
+                            1e-40f};      // subnormal
+  for (DType dt : {DType::kF32, DType::kBF16}) {
+    for (int page : {0, 16, 64}) {
+      for (int row_elems : {3, 64, 130, 1024}) {
+        for (int misalign : {0, 1}) {
+          SCOPED_TRACE(testing::Message() << dtype_name(dt) << " page=" << page << " row_elems="
+                                          << row_elems << " misalign=" << misalign);
+          const int pool_pages = 6, slots_total = page == 0 ? 150 : pool_pages * page;
+          const int capacity = page == 0 ? slots_total : 4 * page;  // 4 pages in the table
+          std::vector<int32_t> table = {4, 1, 5, 2};                // non-contiguous, out of order
+          std::vector<int32_t> slots(capacity);
+          std::iota(slots.begin(), slots.end(), 0);
+          std::shuffle(slots.begin(), slots.end(), rng_);
+          const int n = std::min(capacity, 37);
+          slots.resize(n);
+          std::vector<float> k = random_floats(rng_, size_t{1} * n * row_elems + misalign, -4, 4);
+          std::vector<float> v = random_floats(rng_, k.size(), -4, 4);
+          for (size_t i = 0; i < std::size(specials); ++i) k[misalign + i] = specials[i];
+          for (size_t i = 0; i < std::size(specials); ++i) v[v.size() - 1 - i] = specials[i];
+          const size_t cache_bytes =
+              static_cast<size_t>(slots_total) * row_elems * kernels::dtype_size(dt);
+          std::vector<uint8_t> init(cache_bytes);
+          for (auto& b : init) b = static_cast<uint8_t>(rng_());
+          auto one = [&](Backend* b) {
+            Buf<float> kb(b, k), vb(b, v);
+            Buf<int32_t> sb(b, slots), tb(b, table);
+            Buf<uint8_t> kc(b, init), vc(b, init);
+            kernels::KvView kv;
+            kv.k = kc.get(), kv.v = vc.get(), kv.dtype = dt;
+            kv.page_table = page == 0 ? nullptr : tb.get();
+            kv.page_size = page;
+            b->write_kv(kb.get() + misalign, vb.get() + misalign, n, row_elems, sb.get(), kv);
+            return std::make_pair(kc.to_host(), vc.to_host());
+          };
+          const auto g = one(gpu()), c = one(cpu());
+          EXPECT_TRUE(g.first == c.first) << "K cache differs";
+          EXPECT_TRUE(g.second == c.second) << "V cache differs";
+        }
+      }
+    }
+  }
+}
+
+TEST_F(OpsTest, FreeMemoryTracksAllocations) {
+  const size_t total = kernels::cuda::list_devices()[0].total_memory;
+  const size_t before = gpu()->free_memory_bytes();
+  EXPECT_GT(before, size_t{0});
+  EXPECT_LE(before, total);
+  const size_t chunk = size_t{1} << 30;
+  if (before < 2 * chunk) GTEST_SKIP() << "less than 2 GiB free";
+  void* p = gpu()->allocate(chunk);
+  gpu()->synchronize();
+  const size_t during = gpu()->free_memory_bytes();
+  EXPECT_LE(during + chunk / 2, before) << "a 1 GiB allocation should lower free memory";
+  gpu()->release(p);
+  gpu()->synchronize();
+  // Freed memory stays in the stream-ordered pool, and is reported free again.
+  EXPECT_GE(gpu()->free_memory_bytes() + chunk / 2, before);
 }
 
 TEST_F(OpsTest, OutOfMemoryThrowsBadAllocAndLeavesTheBackendUsable) {

@@ -31,6 +31,16 @@ TEST(SplitKvPlan, DecodeOverLongContextFillsTheGpu) {
   }
 }
 
+// The bf16 tensor-core kernel's decode shape: 64 query vectors and 32 keys per CTA tile.
+TEST(SplitKvPlan, TensorCoreDecodeFillsTheGpu) {
+  for (int keys : {8192, 32768, 131072}) {
+    const SplitKvPlan p = plan_split_kv(32, 1, 32, keys, 64, 32, kWave);
+    expect_valid(p, keys, 32);
+    EXPECT_EQ(p.q_tiles, 1);
+    EXPECT_GE(p.q_tiles * 32 * p.num_splits, kWave * 8 / 10) << keys << " keys";
+  }
+}
+
 TEST(SplitKvPlan, GqaDecodeCountsGroupRowsPerTile) {
   const SplitKvPlan p = plan_split_kv(8, 7, 4, 70000, kRows, 32, kWave);  // 56 vectors → 2 tiles
   expect_valid(p, 70000, 32);

@@ -2,11 +2,17 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/generate/generate.h"
 #include "common/model/load_model.h"
+#include "common/sparse/prefilling.h"
+#include "common/sparse/prefilling_prompt.h"
+#include "common/sparse/sparse_policy.h"
 #include "common/tokenizer/tokenizer.h"
 #include "tools/dllm/commands.h"
 
@@ -30,13 +36,25 @@ const std::vector<OptionSpec>& generate_specs() {
       {"cache", true, "block K/V cache: none (default) | prefix | dual"},
       {"cfg-scale", true, "LLaDA classifier-free guidance scale (default 0)"},
       {"top-p", true, "Dream nucleus sampling (default 1 = off)"},
-      {"top-k", true, "Dream top-k sampling (default 0 = off)"},
+      {"sample-top-k", true, "Dream top-k sampling (default 0 = off)"},
       {"alg-temp", true, "Dream: sample positions with this temperature (default 0)"},
       {"eps", true, "Dream: final timestep (default 0.001)"},
       {"seed", true, "random seed (default 0)"},
       {"stop-after-eos-block", false, "stop once a finished block is all EOS/EoT"},
       {"print-ids", false, "print the generated ids, comma-separated, as the last line"},
       {"stream", false, "print each block's text as soon as it is finished"},
+      {"context", true, "the document (with --prompt as the question); chunked by --policy prefilling"},
+      {"context-file", true, "read the document from this file"},
+      {"policy", true, "sparse policy: dense (default) | prefilling | focus"},
+      {"chunk-size", true, "prefilling: tokens per chunk, BOS included (default 1024)"},
+      {"top-k", true, "prefilling: chunks kept (default 4)"},
+      {"draft-tokens", true, "prefilling: draft MASK slots after the query (default 4)"},
+      {"score-batch", true, "prefilling: sequences per scoring forward (default 8)"},
+      {"chunk-mode", true, "prefilling: reprefill (default) | reuse"},
+      {"token-capacity", true, "prefilling: tokens kept per selected chunk, BOS included (0 = all)"},
+      {"token-select", true, "prefilling: global (default) | per-head"},
+      {"chunk-bos", true, "prefilling: BOS anchor at each chunk start: on (default) | off"},
+      {"bos-id", true, "prefilling: the BOS id (default: config, else the tokenizer's)"},
       kDeviceOption, kThreadsOption, kConfigOption, kHelpOption};
   return specs;
 }
@@ -48,7 +66,7 @@ absl::Status fill_options(const CliArgs& args, const ModelConfig& config, Genera
   o->gen_length = *gen;
   absl::StatusOr<int> block = args.get_int("block-length", dream ? 0 : std::min(32, *gen));
   absl::StatusOr<int> steps = args.get_int("steps", *gen);
-  absl::StatusOr<int> top_k = args.get_int("top-k", 0);
+  absl::StatusOr<int> top_k = args.get_int("sample-top-k", 0);
   absl::StatusOr<int> seed = args.get_int("seed", 0);
   for (const absl::Status& st : {block.status(), steps.status(), top_k.status(), seed.status()})
     if (!st.ok()) return st;
@@ -83,6 +101,80 @@ absl::Status fill_options(const CliArgs& args, const ModelConfig& config, Genera
   return validate_generation_options(*o, config);
 }
 
+const char* const kPrefillingFlags[] = {"chunk-size",     "top-k",        "draft-tokens",
+                                        "score-batch",    "chunk-mode",   "token-capacity",
+                                        "token-select",   "chunk-bos",    "bos-id"};
+
+// The BOS anchor: --bos-id, else the config's, else the tokenizer's start-of-text token.
+int32_t chunk_bos_id(const ModelConfig& config, const Tokenizer* tok) {
+  if (config.bos_token_id >= 0) return config.bos_token_id;
+  if (tok != nullptr)
+    for (const char* name : {"<|startoftext|>", "<|begin_of_text|>", "<|endoftext|>"})
+      if (std::optional<int32_t> id = tok->token_to_id(name)) return *id;
+  return -1;
+}
+
+absl::Status fill_prefilling_options(const CliArgs& args, const ModelConfig& config,
+                                     const Tokenizer* tok, PrefillingOptions* o) {
+  struct IntFlag {
+    const char* name;
+    int* field;
+  };
+  for (const IntFlag& f : {IntFlag{"chunk-size", &o->chunk_size}, IntFlag{"top-k", &o->top_k},
+                           IntFlag{"draft-tokens", &o->draft_tokens},
+                           IntFlag{"score-batch", &o->score_batch},
+                           IntFlag{"token-capacity", &o->token_capacity}}) {
+    absl::StatusOr<int> v = args.get_int(f.name, *f.field);
+    if (!v.ok()) return v.status();
+    *f.field = *v;
+  }
+  absl::StatusOr<ChunkMode> mode = parse_chunk_mode(args.get("chunk-mode", "reprefill"));
+  if (!mode.ok()) return mode.status();
+  o->chunk_mode = *mode;
+  absl::StatusOr<TokenSelect> select = parse_token_select(args.get("token-select", "global"));
+  if (!select.ok()) return select.status();
+  o->token_select = *select;
+  absl::StatusOr<bool> bos = parse_on_off("--chunk-bos", args.get("chunk-bos", "on"));
+  if (!bos.ok()) return bos.status();
+  o->chunk_bos = *bos;
+  absl::StatusOr<int> bos_id = args.get_int("bos-id", chunk_bos_id(config, tok));
+  if (!bos_id.ok()) return bos_id.status();
+  o->bos_token_id = *bos_id;
+  return validate_prefilling_options(*o, config);
+}
+
+absl::StatusOr<std::string> read_context(const CliArgs& args) {
+  if (args.has("context") && args.has("context-file"))
+    return absl::InvalidArgumentError("give one of --context and --context-file");
+  if (args.has("context")) return args.get("context");
+  std::ifstream in(args.get("context-file"), std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read --context-file ", args.get("context-file")));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void print_prefilling_report(const PrefillingReport& rep) {
+  if (rep.dense_fallback) {
+    std::fprintf(stderr, "dllm: %s\n", rep.note.c_str());
+    return;
+  }
+  std::fprintf(stderr, "prefilling: %zu chunks, %d targets, draft [%s]; selection %.3f s (%lld chunk encodes, %lld cache hits, %lld scoring forwards)\n",
+               rep.chunks.size(), rep.num_targets, absl::StrJoin(rep.draft, ",").c_str(),
+               rep.selection_seconds, static_cast<long long>(rep.chunks_encoded),
+               static_cast<long long>(rep.chunk_cache_hits),
+               static_cast<long long>(rep.score_forwards));
+  for (size_t c = 0; c < rep.chunks.size(); ++c) {
+    const ChunkReport& cr = rep.chunks[c];
+    std::fprintf(stderr, "prefilling: chunk %zu [%d, %d) score %.6f%s%s\n", c, cr.context_begin,
+                 cr.context_end, cr.score, cr.selected ? " selected" : "",
+                 cr.selected ? absl::StrCat(" (", cr.kept_tokens, " tokens kept)").c_str() : "");
+  }
+  std::fprintf(stderr, "prefilling: selected chunks [%s]; compressed prompt %zu tokens%s\n",
+               absl::StrJoin(rep.selected, ",").c_str(), rep.prompt.size(),
+               rep.frozen_len > 0 ? absl::StrCat(", ", rep.frozen_len, " stitched from cached chunk K/V").c_str() : "");
+}
+
 // The text up to the first stop token, special tokens skipped.
 std::string visible_text(const Tokenizer& tok, std::span<const int32_t> ids,
                          const std::vector<int32_t>& stops) {
@@ -105,6 +197,23 @@ int run_generate(int argc, char** argv) {
   if (!args->has("model")) return report_error(absl::InvalidArgumentError("--model is required"));
   if (args->has("prompt") == args->has("prompt-ids"))
     return report_error(absl::InvalidArgumentError("give exactly one of --prompt and --prompt-ids"));
+  absl::StatusOr<SparsePolicy> policy = parse_sparse_policy(args->get("policy", "dense"));
+  if (!policy.ok()) return report_error(policy.status());
+  if (*policy == SparsePolicy::kFocus)
+    return report_error(absl::UnimplementedError(
+        "--policy focus: Focus-dLLM is not implemented yet (use dense or prefilling)"));
+  const bool has_context = args->has("context") || args->has("context-file");
+  if (*policy == SparsePolicy::kPrefilling && !has_context)
+    return report_error(absl::InvalidArgumentError(
+        "--policy prefilling needs the document: --context TEXT or --context-file FILE"));
+  if (has_context && !args->has("prompt"))
+    return report_error(absl::InvalidArgumentError("--context goes with --prompt (the question)"));
+  if (*policy != SparsePolicy::kPrefilling)
+    for (const char* flag : kPrefillingFlags)
+      if (args->has(flag))
+        return report_error(absl::InvalidArgumentError(absl::StrCat(
+            "--", flag, " is a --policy prefilling option",
+            std::string(flag) == "top-k" ? " (Dream's sampling top-k is --sample-top-k)" : "")));
   const std::string dir = args->get("model");
 
   // The tokenizer is optional with --prompt-ids (ids in, ids out).
@@ -122,19 +231,36 @@ int run_generate(int argc, char** argv) {
   if (!model.ok()) return report_error(model.status());
   const ModelConfig& config = (*model)->config();
 
+  const std::optional<ChatTemplateKind> chat_kind =
+      args->flag("chat") ? std::optional<ChatTemplateKind>(config.family == ModelFamily::kDream
+                                                               ? ChatTemplateKind::kDreamInstruct
+                                                               : ChatTemplateKind::kLladaInstruct)
+                         : std::nullopt;
   absl::StatusOr<std::vector<int32_t>> prompt;
-  if (args->has("prompt-ids")) {
+  PrefillingPrompt parts;
+  if (has_context) {
+    absl::StatusOr<std::string> context = read_context(*args);
+    if (!context.ok()) return report_error(context.status());
+    std::optional<std::string> system;
+    if (args->has("system")) system = args->get("system");
+    absl::StatusOr<PrefillingPrompt> built = build_prefilling_prompt(
+        *tok, chat_kind, system ? std::optional<std::string_view>(*system) : std::nullopt,
+        *context, args->get("prompt"));
+    if (!built.ok()) return report_error(built.status());
+    parts = std::move(*built);
+    std::vector<int32_t> all = parts.prefix;
+    all.insert(all.end(), parts.context.begin(), parts.context.end());
+    all.insert(all.end(), parts.query.begin(), parts.query.end());
+    prompt = std::move(all);
+  } else if (args->has("prompt-ids")) {
     prompt = parse_id_list(args->get("prompt-ids"));
   } else if (args->get("prompt").empty()) {
     prompt = absl::InvalidArgumentError("empty prompt");
-  } else if (args->flag("chat")) {
-    const ChatTemplateKind kind = config.family == ModelFamily::kDream
-                                      ? ChatTemplateKind::kDreamInstruct
-                                      : ChatTemplateKind::kLladaInstruct;
+  } else if (chat_kind.has_value()) {
     std::vector<ChatMessage> messages;
     if (args->has("system")) messages.push_back({"system", args->get("system")});
     messages.push_back({"user", args->get("prompt")});
-    prompt = tok->encode_chat(kind, messages, /*add_generation_prompt=*/true);
+    prompt = tok->encode_chat(*chat_kind, messages, /*add_generation_prompt=*/true);
   } else {
     prompt = tok->encode(args->get("prompt"));
   }
@@ -151,7 +277,22 @@ int run_generate(int argc, char** argv) {
       std::fprintf(stderr, "[block %d] %s\n", block, visible_text(*tok, ids, stops).c_str());
     };
   const auto t0 = std::chrono::steady_clock::now();
-  absl::StatusOr<GenerationResult> result = generate(**model, *prompt, options, on_block);
+  absl::StatusOr<GenerationResult> result;
+  if (*policy == SparsePolicy::kPrefilling) {
+    PrefillingRequest request{.prefix = parts.prefix, .context = parts.context,
+                              .query = parts.query, .generation = options,
+                              .model_id = dir, .on_block = on_block};
+    if (absl::Status st = fill_prefilling_options(*args, config, tok.get(), &request.prefilling);
+        !st.ok())
+      return report_error(st);
+    absl::StatusOr<PrefillingResult> pf = generate_prefilling(**model, request);
+    if (!pf.ok()) return report_error(pf.status());
+    print_prefilling_report(pf->report);
+    result = std::move(pf->generation);
+    prompt = std::move(pf->report.prompt);
+  } else {
+    result = generate(**model, *prompt, options, on_block);
+  }
   if (!result.ok()) return report_error(result.status());
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 

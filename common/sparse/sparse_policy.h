@@ -1,0 +1,21 @@
+// SparsePolicy: how a request's long prompt is attended — densely, or through a sparse method
+// (Prefilling-dLLM's top-K chunks; Focus-dLLM's confidence-guided focusing, not built yet).
+#pragma once
+
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace dllm {
+
+enum class SparsePolicy {
+  kDense,       // the whole prompt, every step (generate())
+  kPrefilling,  // Prefilling-dLLM: draft, chunk scoring, top-K chunks (common/sparse/prefilling.h)
+  kFocus,       // Focus-dLLM: parsed so that requests can name it; running it is Unimplemented
+};
+
+// "dense" | "prefilling" | "focus"
+absl::StatusOr<SparsePolicy> parse_sparse_policy(std::string_view name);
+const char* sparse_policy_name(SparsePolicy policy);
+
+}  // namespace dllm
