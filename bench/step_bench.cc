@@ -161,6 +161,9 @@ int run_step(const Args& a) {
     for (int i = 0; i < L; ++i) ids[i] = (i * 7919 + 13) % c.vocab_size, pos[i] = i;
     for (int i = 0; i < a.block; ++i) block_rows[i] = block0 + i;
     std::vector<std::vector<float>> logits;
+    // Steps reduce the block's logits on the device (greedy token + confidence), as generate() does.
+    std::vector<std::vector<GreedyChoice>> choices;
+    const auto kMaxProb = kernels::ConfidenceKind::kMaxProb;
 
     // (a) vanilla: all L rows, logits on the block rows only.
     double vanilla = -1.0;
@@ -170,7 +173,7 @@ int run_step(const Args& a) {
         return std::fprintf(stderr, "vanilla %d: %s\n", prompt, st.ToString().c_str()), 1;
       const int reps = std::max(1, a.iters / 2);
       auto t0 = std::chrono::steady_clock::now();
-      for (int r = 0; r < reps; ++r) (void)(*model)->forward({&s, 1}, &logits);
+      for (int r = 0; r < reps; ++r) (void)(*model)->forward_greedy({&s, 1}, kMaxProb, &choices);
       vanilla = seconds_since(t0) / reps;
     }
     // (b) block cache: block-entry prefill fills the cache, then steps over the block rows.
@@ -185,9 +188,9 @@ int run_step(const Args& a) {
     const double prefill = seconds_since(t0);
     std::span<const int32_t> bids(ids.data() + block0, a.block), bpos(pos.data() + block0, a.block);
     SequenceForward step{.ids = bids, .positions = bpos, .cache = cache->get(), .attend_len = L};
-    (void)(*model)->forward({&step, 1}, &logits);
+    (void)(*model)->forward_greedy({&step, 1}, kMaxProb, &choices);
     t0 = std::chrono::steady_clock::now();
-    for (int r = 0; r < a.iters; ++r) (void)(*model)->forward({&step, 1}, &logits);
+    for (int r = 0; r < a.iters; ++r) (void)(*model)->forward_greedy({&step, 1}, kMaxProb, &choices);
     const double step_s = seconds_since(t0) / a.iters;
 
     const double kv_bytes = 2.0 * L * c.num_layers * c.num_kv_heads * c.head_dim * 2;

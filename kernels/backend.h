@@ -48,6 +48,10 @@ class Backend {
   // to kv.dtype (the K/V cache write of every forward).
   virtual void write_kv(const float* k_rows, const float* v_rows, int n, int row_elems,
                         const int32_t* slots, const KvView& kv) = 0;
+  // Greedy token choice per row of logits [n, vocab]: ids[i] = first argmax, conf[i] as `kind`
+  // says (accumulated in float64, as the host samplers do). ids and conf in backend memory.
+  virtual void greedy_confidence(const float* logits, int n, int vocab, ConfidenceKind kind,
+                                 int32_t* ids, double* conf) = 0;
   // Bytes this backend can still allocate (the CPU backend reports available host memory).
   virtual size_t free_memory_bytes() = 0;
 };

@@ -25,6 +25,13 @@ struct WeightView {
   bool empty() const { return data == nullptr; }
 };
 
+// What a greedy (temperature 0) sampler ranks masked positions by.
+enum class ConfidenceKind : uint8_t {
+  kMaxProb,     // softmax probability of the argmax token (LLaDA low_confidence, maskgit_plus)
+  kMargin,      // top-1 minus top-2 probability (topk_margin)
+  kNegEntropy,  // Σ p·log(p + 1e-10) (entropy)
+};
+
 // One layer's K and V of one sequence, addressed by slot. Contiguous [slots, kv_heads, head_dim]
 // when page_table is null; otherwise paged: slot s lives in page page_table[s / page_size] at
 // row s % page_size, and page p starts p * page_size * kv_heads * head_dim elements into k / v.

@@ -225,12 +225,48 @@ absl::Status DenoisingSequence::apply_logits(std::span<std::vector<float>> logit
                         : choose_llada_token(row, options_.temperature,
                                              options_.sampler == Sampler::kLladaRandom, rng_);
   }
-  std::vector<double> confidence(n);
-  for (size_t i = 0; i < n; ++i) confidence[i] = choices[i].confidence;
+  commit(choices);
+  return absl::OkStatus();
+}
+
+std::optional<kernels::ConfidenceKind> DenoisingSequence::greedy_kind() const {
+  if (options_.temperature > 0.0 || options_.cfg_scale > 0.0 || options_.top_p < 1.0 ||
+      options_.top_k > 0)
+    return std::nullopt;
+  switch (options_.sampler) {
+    case Sampler::kLladaLowConfidence:
+    case Sampler::kDreamMaskgitPlus:
+      return kernels::ConfidenceKind::kMaxProb;
+    case Sampler::kDreamTopkMargin:
+      return kernels::ConfidenceKind::kMargin;
+    case Sampler::kDreamEntropy:
+      return kernels::ConfidenceKind::kNegEntropy;
+    case Sampler::kLladaRandom:
+    case Sampler::kDreamOrigin:
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+absl::Status DenoisingSequence::apply_greedy(std::span<std::vector<GreedyChoice>> choices) {
+  if (static_cast<int>(choices.size()) != planned_forwards_ || choices.size() != 1 ||
+      choices[0].size() != logit_positions_.size()) {
+    return absl::InternalError(absl::StrCat("expected ", logit_positions_.size(),
+                                            " greedy choices of one forward"));
+  }
+  std::vector<TokenChoice> converted(choices[0].size());
+  for (size_t i = 0; i < converted.size(); ++i)
+    converted[i] = {choices[0][i].token, choices[0][i].confidence};
+  commit(converted);
+  return absl::OkStatus();
+}
+
+void DenoisingSequence::commit(std::span<const TokenChoice> choices) {
+  std::vector<double> confidence(choices.size());
+  for (size_t i = 0; i < choices.size(); ++i) confidence[i] = choices[i].confidence;
   const std::vector<int> chosen = choose_positions(confidence);
   for (int i : chosen) x_[logit_positions_[i]] = choices[i].token;
   finish_step(static_cast<int>(chosen.size()));
-  return absl::OkStatus();
 }
 
 std::vector<int> DenoisingSequence::choose_positions(std::span<const double> confidence) {

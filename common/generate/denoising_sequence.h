@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -33,6 +34,11 @@ class DenoisingSequence {
   void plan_step(std::vector<SequenceForward>* batch);
   // `logits`: the outputs of the forwards plan_step() appended, in order.
   absl::Status apply_logits(std::span<std::vector<float>> logits);
+  // When this request's step is a pure greedy choice (temperature 0, no cfg, no top-p/top-k,
+  // a confidence-ranked sampler), what it ranks by: the model may then reduce the logits where
+  // they are and apply_greedy() takes the result. nullopt: apply_logits() is needed.
+  std::optional<kernels::ConfidenceKind> greedy_kind() const;
+  absl::Status apply_greedy(std::span<std::vector<GreedyChoice>> choices);
   GenerationResult take_result();
 
  private:
@@ -46,6 +52,8 @@ class DenoisingSequence {
   void finish_step(int num_transferred);
   void finish_block();
   std::vector<int> choose_positions(std::span<const double> confidence);
+  // Commits the chosen positions among the planned logit rows.
+  void commit(std::span<const TokenChoice> choices);
   void apply_dream_origin(const float* logits);
 
   GenerationOptions options_;

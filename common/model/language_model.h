@@ -40,6 +40,12 @@ struct SequenceForward {
   std::span<const int32_t> logit_rows; // indices into ids that need logits; empty = all rows
 };
 
+// A greedy sampler's view of one logits row (see kernels::ConfidenceKind).
+struct GreedyChoice {
+  int32_t token = 0;
+  double confidence = 0.0;
+};
+
 class LanguageModel {
  public:
   virtual ~LanguageModel() = default;
@@ -49,6 +55,12 @@ class LanguageModel {
   // logits->at(b): [rows needing logits of batch[b]] × config().embedding_rows, float32, host.
   virtual absl::Status forward(std::span<const SequenceForward> batch,
                                std::vector<std::vector<float>>* logits) = 0;
+  // forward(), reduced to the greedy token and its confidence per logit row. Models override it
+  // to reduce where the logits are (a GPU copies back 12 bytes a row instead of the vocabulary);
+  // this default reduces the full logits on the host.
+  virtual absl::Status forward_greedy(std::span<const SequenceForward> batch,
+                                      kernels::ConfidenceKind kind,
+                                      std::vector<std::vector<GreedyChoice>>* choices);
 };
 
 }  // namespace dllm

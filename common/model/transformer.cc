@@ -168,7 +168,13 @@ absl::Status Transformer::validate(std::span<const SequenceForward> batch) const
 
 absl::Status Transformer::forward(std::span<const SequenceForward> batch,
                                   std::vector<std::vector<float>>* logits) {
-  return run_guarded(batch, logits, nullptr);
+  return run_guarded(batch, ForwardOutputs{.logits = logits});
+}
+
+absl::Status Transformer::forward_greedy(std::span<const SequenceForward> batch,
+                                         kernels::ConfidenceKind kind,
+                                         std::vector<std::vector<GreedyChoice>>* choices) {
+  return run_guarded(batch, ForwardOutputs{.greedy = choices, .greedy_kind = kind});
 }
 
 absl::Status Transformer::forward_capturing_queries(std::span<const SequenceForward> batch,
@@ -181,17 +187,15 @@ absl::Status Transformer::forward_capturing_queries(std::span<const SequenceForw
       if (r < 0 || r >= static_cast<int>(batch[c.sequence].ids.size()))
         return absl::InvalidArgumentError(absl::StrFormat("query capture row %d out of range", r));
   }
-  return run_guarded(batch, logits, nullptr, captures);
+  return run_guarded(batch, ForwardOutputs{.logits = logits, .captures = captures});
 }
 
 // Device backends report out-of-memory and device faults by throwing; here they become
 // Status values so that a serving process refuses the request and keeps running.
 absl::Status Transformer::run_guarded(std::span<const SequenceForward> batch,
-                                      std::vector<std::vector<float>>* logits,
-                                      std::vector<std::vector<float>>* hidden_states,
-                                      std::span<QueryCapture> captures) {
+                                      const ForwardOutputs& out) {
   try {
-    return run(batch, logits, hidden_states, captures);
+    return run(batch, out);
   } catch (const std::bad_alloc& e) {
     return absl::ResourceExhaustedError(absl::StrCat("out of ", std::string(backend_->name()), " memory: ", e.what()));
   } catch (const std::exception& e) {
@@ -208,15 +212,15 @@ absl::Status Transformer::forward_with_hidden_states(
   s.ids = ids;
   s.positions = pos;
   std::vector<std::vector<float>> out;
-  absl::Status st = run_guarded(std::span<const SequenceForward>(&s, 1), &out, hidden_states);
+  absl::Status st = run_guarded(std::span<const SequenceForward>(&s, 1),
+                                ForwardOutputs{.logits = &out, .hidden_states = hidden_states});
   if (st.ok()) *logits = std::move(out[0]);
   return st;
 }
 
-absl::Status Transformer::run(std::span<const SequenceForward> batch,
-                              std::vector<std::vector<float>>* logits,
-                              std::vector<std::vector<float>>* hidden_states,
-                              std::span<QueryCapture> captures) {
+absl::Status Transformer::run(std::span<const SequenceForward> batch, const ForwardOutputs& out) {
+  std::vector<std::vector<float>>* hidden_states = out.hidden_states;
+  std::span<QueryCapture> captures = out.captures;
   if (absl::Status st = validate(batch); !st.ok()) return st;
   const ModelConfig& c = config_;
   const int d = c.hidden_size, hd = c.head_dim, H = c.num_heads, KV = c.num_kv_heads;
@@ -370,7 +374,8 @@ absl::Status Transformer::run(std::span<const SequenceForward> batch,
   }
 
   // LM head only on the rows that need logits.
-  logits->assign(batch.size(), {});
+  if (out.logits != nullptr) out.logits->assign(batch.size(), {});
+  if (out.greedy != nullptr) out.greedy->assign(batch.size(), {});
   if (hidden_states != nullptr) {
     be->rms_norm(h_.data(), n, d, weights_.final_norm, static_cast<float>(c.rms_norm_eps), xn_.data());
     capture(xn_.data());
@@ -383,12 +388,28 @@ absl::Status Transformer::run(std::span<const SequenceForward> batch,
   be->rms_norm(logits_rows_.data(), n_logits, d, weights_.final_norm,
                static_cast<float>(c.rms_norm_eps), logits_rows_.data());
   be->linear(logits_rows_.data(), n_logits, weights_.lm_head, nullptr, logits_.data());
-  std::vector<float> host(static_cast<size_t>(n_logits) * vocab);
-  be->copy_to_host(host.data(), logits_.data(), host.size() * sizeof(float));
+  if (out.greedy != nullptr) {
+    // Reduced where the logits are: 12 bytes a row cross to the host.
+    greedy_ids_.ensure(be, n_logits);
+    greedy_conf_.ensure(be, n_logits);
+    be->greedy_confidence(logits_.data(), n_logits, vocab, out.greedy_kind, greedy_ids_.data(),
+                          greedy_conf_.data());
+    std::vector<int32_t> ids_host(n_logits);
+    std::vector<double> conf_host(n_logits);
+    be->copy_to_host(ids_host.data(), greedy_ids_.data(), n_logits * sizeof(int32_t));
+    be->copy_to_host(conf_host.data(), greedy_conf_.data(), n_logits * sizeof(double));
+    for (size_t b = 0; b < batch.size(); ++b)
+      for (int r = logit_offset[b]; r < logit_offset[b + 1]; ++r)
+        (*out.greedy)[b].push_back({ids_host[r], conf_host[r]});
+  }
+  if (out.logits != nullptr) {
+    std::vector<float> host(static_cast<size_t>(n_logits) * vocab);
+    be->copy_to_host(host.data(), logits_.data(), host.size() * sizeof(float));
+    for (size_t b = 0; b < batch.size(); ++b)
+      (*out.logits)[b].assign(host.begin() + static_cast<int64_t>(logit_offset[b]) * vocab,
+                              host.begin() + static_cast<int64_t>(logit_offset[b + 1]) * vocab);
+  }
   be->synchronize();
-  for (size_t b = 0; b < batch.size(); ++b)
-    (*logits)[b].assign(host.begin() + static_cast<int64_t>(logit_offset[b]) * vocab,
-                        host.begin() + static_cast<int64_t>(logit_offset[b + 1]) * vocab);
   return absl::OkStatus();
 }
 

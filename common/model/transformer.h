@@ -36,6 +36,8 @@ class Transformer final : public LanguageModel {
   absl::StatusOr<KvPool*> kv_pool();
   absl::Status forward(std::span<const SequenceForward> batch,
                        std::vector<std::vector<float>>* logits) override;
+  absl::Status forward_greedy(std::span<const SequenceForward> batch, kernels::ConfidenceKind kind,
+                              std::vector<std::vector<GreedyChoice>>* choices) override;
 
   // ---- Paged-cache access for sparse policies (Prefilling-dLLM's shared chunk pages) ----
   // A cache whose first pages are `shared_pages` (retained, so they outlive their first owner)
@@ -76,13 +78,16 @@ class Transformer final : public LanguageModel {
   Transformer(const ModelConfig& config, kernels::Backend* backend)
       : config_(config), backend_(backend) {}
   absl::Status validate(std::span<const SequenceForward> batch) const;
-  absl::Status run_guarded(std::span<const SequenceForward> batch,
-                           std::vector<std::vector<float>>* logits,
-                           std::vector<std::vector<float>>* hidden_states,
-                           std::span<QueryCapture> captures = {});
-  absl::Status run(std::span<const SequenceForward> batch, std::vector<std::vector<float>>* logits,
-                   std::vector<std::vector<float>>* hidden_states,
-                   std::span<QueryCapture> captures);
+  // What one forward hands back (each optional).
+  struct ForwardOutputs {
+    std::vector<std::vector<float>>* logits = nullptr;
+    std::vector<std::vector<GreedyChoice>>* greedy = nullptr;
+    kernels::ConfidenceKind greedy_kind = kernels::ConfidenceKind::kMaxProb;
+    std::vector<std::vector<float>>* hidden_states = nullptr;
+    std::span<QueryCapture> captures;
+  };
+  absl::Status run_guarded(std::span<const SequenceForward> batch, const ForwardOutputs& out);
+  absl::Status run(std::span<const SequenceForward> batch, const ForwardOutputs& out);
 
   ModelConfig config_;
   kernels::Backend* backend_;
@@ -95,6 +100,8 @@ class Transformer final : public LanguageModel {
   DeviceBuffer<float> h_, xn_, q_, k_, v_, attn_, gate_, up_, logits_rows_, logits_;
   DeviceBuffer<int32_t> ids_, positions_, slots_, logit_index_, capture_index_;
   DeviceBuffer<float> captured_q_;
+  DeviceBuffer<int32_t> greedy_ids_;
+  DeviceBuffer<double> greedy_conf_;
 };
 
 }  // namespace dllm

@@ -83,6 +83,13 @@ class CpuBackend final : public Backend {
       }
     }
   }
+  void greedy_confidence(const float* logits, int n, int vocab, ConfidenceKind kind, int32_t* ids,
+                         double* conf) override {
+    pool_.parallel_for(n, 1, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i)
+        cpu::greedy_confidence_row(logits + i * vocab, vocab, kind, ids + i, conf + i);
+    });
+  }
   size_t free_memory_bytes() override {
     const long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     return pages > 0 && page > 0 ? static_cast<size_t>(pages) * page : 0;

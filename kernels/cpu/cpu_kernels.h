@@ -19,6 +19,10 @@ void linear(ThreadPool& pool, const float* x, int n, const WeightView& w, const 
 void attention(ThreadPool& pool, const AttentionParams& p);
 void rms_norm(ThreadPool& pool, const float* x, int n, int dim, const WeightView& weight,
               float eps, float* out);
+// The greedy choice of one row of logits (see Backend::greedy_confidence), in float64.
+void greedy_confidence_row(const float* logits, int vocab, ConfidenceKind kind, int32_t* id,
+                           double* conf);
+
 void rope(ThreadPool& pool, float* x, int n, int heads, int head_dim, const int32_t* positions,
           const float* inv_freq);
 

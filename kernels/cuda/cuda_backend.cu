@@ -164,6 +164,11 @@ class CudaBackend final : public Backend {
     DeviceScope scope(device_);
     launch_write_kv(k_rows, v_rows, n, row_elems, slots, kv, stream_);
   }
+  void greedy_confidence(const float* logits, int n, int vocab, ConfidenceKind kind, int32_t* ids,
+                         double* conf) override {
+    DeviceScope scope(device_);
+    launch_greedy_confidence(logits, n, vocab, kind, ids, conf, stream_);
+  }
   size_t free_memory_bytes() override;
 
  private:

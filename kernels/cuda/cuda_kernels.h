@@ -57,4 +57,7 @@ void launch_attention(const AttentionParams& p, const AttentionLimits& limits,
 void launch_write_kv(const float* k_rows, const float* v_rows, int n, int row_elems,
                      const int32_t* slots, const KvView& kv, cudaStream_t stream);
 
+void launch_greedy_confidence(const float* logits, int n, int vocab, ConfidenceKind kind,
+                              int32_t* ids, double* conf, cudaStream_t stream);
+
 }  // namespace dllm::kernels::cuda
