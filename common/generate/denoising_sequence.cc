@@ -161,21 +161,52 @@ void DenoisingSequence::plan_step(std::vector<SequenceForward>* batch) {
   while (!finished_ && planned_transfer_count() == 0) finish_step(0);
   if (finished_) return;
 
+  const bool entry = entry_pending_;
   rows_ = plan_forward_rows(options_.cache, entry_pending_, dream_, block_begin(), block_end(),
                             static_cast<int>(x_.size()), frozen_len_);
   entry_pending_ = false;
   logit_positions_ = masked_in_block();
   logit_rows_.clear();
-  for (int p : logit_positions_) logit_rows_.push_back(logit_row_for(p, dream_, rows_));
-
-  const int num_rows = rows_.end - rows_.begin;
+  focus_slots_.clear();
+  if (row_focus_ != nullptr && rows_.use_cache) {
+    focus_slots_ = row_focus_->choose_rows({entry, block_begin(), block_end(),
+                                            static_cast<int>(x_.size()), logit_positions_,
+                                            planned_transfer_count()});
+  }
+  int num_rows = rows_.end - rows_.begin;
   SequenceForward forward;
-  forward.ids = std::span<const int32_t>(x_).subspan(rows_.begin, num_rows);
-  forward.positions = std::span<const int32_t>(positions_).subspan(rows_.begin, num_rows);
+  if (focus_slots_.empty()) {
+    for (int p : logit_positions_) logit_rows_.push_back(logit_row_for(p, dream_, rows_));
+    forward.ids = std::span<const int32_t>(x_).subspan(rows_.begin, num_rows);
+    forward.positions = std::span<const int32_t>(positions_).subspan(rows_.begin, num_rows);
+  } else {
+    // Only the chosen rows run; logits for the masked positions whose predicting row is among them.
+    std::vector<int> kept;
+    for (int p : logit_positions_) {
+      const int source = dream_ ? std::max(p - 1, 0) : p;
+      auto it = std::lower_bound(focus_slots_.begin(), focus_slots_.end(), source);
+      if (it == focus_slots_.end() || *it != source) continue;
+      kept.push_back(p);
+      logit_rows_.push_back(static_cast<int32_t>(it - focus_slots_.begin()));
+    }
+    logit_positions_ = std::move(kept);
+    focus_ids_.clear();
+    focus_positions_.clear();
+    for (int32_t s : focus_slots_) {
+      focus_ids_.push_back(x_[s]);
+      focus_positions_.push_back(positions_[s]);
+    }
+    num_rows = static_cast<int>(focus_slots_.size());
+    forward.ids = focus_ids_;
+    forward.positions = focus_positions_;
+    forward.slots = focus_slots_;
+  }
   forward.cache = rows_.use_cache ? cache_.get() : nullptr;
   forward.attend_len = rows_.use_cache ? rows_.attend_len : 0;
   forward.key_mask = key_mask_;  // keys are all slots, with or without the cache
   forward.logit_rows = logit_rows_;
+  if (row_focus_ != nullptr && rows_.use_cache)
+    row_focus_->decorate(logit_positions_, logit_rows_, &forward);
   batch->push_back(forward);
   planned_forwards_ = 1;
   if (options_.cfg_scale > 0.0) {
@@ -266,6 +297,11 @@ void DenoisingSequence::commit(std::span<const TokenChoice> choices) {
   for (size_t i = 0; i < choices.size(); ++i) confidence[i] = choices[i].confidence;
   const std::vector<int> chosen = choose_positions(confidence);
   for (int i : chosen) x_[logit_positions_[i]] = choices[i].token;
+  if (row_focus_ != nullptr) {
+    std::vector<int> committed;
+    for (int i : chosen) committed.push_back(logit_positions_[i]);
+    row_focus_->observe(logit_positions_, confidence, committed);
+  }
   finish_step(static_cast<int>(chosen.size()));
 }
 

@@ -27,6 +27,10 @@ class DenoisingSequence {
       LanguageModel& model, std::span<const int32_t> prompt, const GenerationOptions& options,
       FrozenPromptCache frozen, BlockCallback on_block);
 
+  // A sparse method choosing the rows of each cached step (Focus-dLLM); needs a block cache.
+  void set_row_focus(std::unique_ptr<RowFocus> focus) { row_focus_ = std::move(focus); }
+  RowFocus* row_focus() const { return row_focus_.get(); }
+
   bool finished() const { return finished_; }
   // Runs the steps that need no forward (they commit nothing), then appends this step's
   // forwards to `batch` (one, or two with cfg). Appends nothing once finished. The spans stay
@@ -88,6 +92,9 @@ class DenoisingSequence {
   std::vector<int32_t> logit_rows_;   // their rows within rows_
   std::vector<int32_t> uncond_ids_;
   int planned_forwards_ = 0;
+  std::unique_ptr<RowFocus> row_focus_;
+  std::vector<int32_t> focus_slots_;  // the rows a RowFocus chose (empty: rows_)
+  std::vector<int32_t> focus_ids_, focus_positions_;
 
   GenerationResult result_;
 };

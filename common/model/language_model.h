@@ -13,6 +13,8 @@
 
 namespace dllm {
 
+struct SparseAttentionPlan;  // common/sparse/focus_attention.h
+
 // Opaque per-sequence K/V storage for every layer, `capacity` positions long (K after RoPE).
 class KvCache {
  public:
@@ -38,6 +40,8 @@ struct SequenceForward {
                                        // attend_len (cache) or max slot + 1 (no cache)
   bool causal = false;                 // key slot <= row slot (chunk scoring, drafts)
   std::span<const int32_t> logit_rows; // indices into ids that need logits; empty = all rows
+  // Optional (needs a cache): Focus-dLLM's per-layer sparse prompt attention for these rows.
+  const SparseAttentionPlan* sparse = nullptr;
 };
 
 // A greedy sampler's view of one logits row (see kernels::ConfidenceKind).

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/sparse/focus_attention.h"
 
 namespace dllm {
 namespace {
@@ -156,6 +157,9 @@ absl::Status Transformer::validate(std::span<const SequenceForward> batch) const
       return absl::InvalidArgumentError(absl::StrFormat(
           "sequence %d: row slot %d would overwrite shared (read-only) cache slots [0, %d)", b,
           min_slot(s), static_cast<const PagedKvCache*>(s.cache)->first_writable_slot()));
+    if (s.sparse != nullptr && (s.cache == nullptr || s.causal))
+      return absl::InvalidArgumentError(
+          absl::StrFormat("sequence %d: a sparse attention plan needs a cache and no causal mask", b));
     if (!s.key_mask.empty() && static_cast<int>(s.key_mask.size()) < keys)
       return absl::InvalidArgumentError(
           absl::StrFormat("sequence %d: key_mask has %d entries, need %d", b, s.key_mask.size(), keys));
@@ -361,7 +365,12 @@ absl::Status Transformer::run(std::span<const SequenceForward> batch, const Forw
       p.key_mask = masks[b].data();
       p.causal = batch[b].causal;
       p.q_positions = slots_.data() + r0;
-      be->attention(p);
+      if (batch[b].sparse != nullptr) {
+        absl::Status st = focus_layer_attention(*batch[b].sparse, l, c.num_layers, p, be);
+        if (!st.ok()) return st;
+      } else {
+        be->attention(p);
+      }
     }
     be->linear(attn_.data(), n, w.o_proj, nullptr, xn_.data());
     be->add_inplace(h_.data(), xn_.data(), static_cast<int64_t>(n) * d);

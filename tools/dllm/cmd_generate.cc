@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "common/generate/generate.h"
 #include "common/model/load_model.h"
+#include "common/sparse/focus_generate.h"
 #include "common/sparse/prefilling.h"
 #include "common/sparse/prefilling_prompt.h"
 #include "common/sparse/sparse_policy.h"
@@ -55,6 +56,15 @@ const std::vector<OptionSpec>& generate_specs() {
       {"token-select", true, "prefilling: global (default) | per-head"},
       {"chunk-bos", true, "prefilling: BOS anchor at each chunk start: on (default) | off"},
       {"bos-id", true, "prefilling: the BOS id (default: config, else the tokenizer's)"},
+      {"rho", true, "focus: focus set = ceil(rho * tokens committed this step) (default 2)"},
+      {"window", true, "focus: active rows [p - window, p + window] per focused p (default 1)"},
+      {"sink-layer", true, "focus: dense layers 0..N, sinks chosen at N (default num_layers/4)"},
+      {"sinks", true, "focus: sink tokens kept (default 64)"},
+      {"kv-block", true, "focus: prompt tokens per scored block (default 64)"},
+      {"kv-budget", true, "focus: prompt tokens kept in sparse layers, sinks included (default 2048)"},
+      {"kv-ratio", true, "focus: budget as a fraction of the prompt (instead of --kv-budget)"},
+      {"dense-tail", true, "focus: the last N layers attend densely (default 0)"},
+      {"refresh", true, "focus: block (default) | frozen-prompt"},
       kDeviceOption, kThreadsOption, kConfigOption, kHelpOption};
   return specs;
 }
@@ -104,6 +114,36 @@ absl::Status fill_options(const CliArgs& args, const ModelConfig& config, Genera
 const char* const kPrefillingFlags[] = {"chunk-size",     "top-k",        "draft-tokens",
                                         "score-batch",    "chunk-mode",   "token-capacity",
                                         "token-select",   "chunk-bos",    "bos-id"};
+
+const char* const kFocusFlags[] = {"rho",        "window",   "sink-layer", "sinks",  "kv-block",
+                                   "kv-budget",  "kv-ratio", "dense-tail", "refresh"};
+
+absl::Status fill_focus_options(const CliArgs& args, const ModelConfig& config, FocusOptions* o) {
+  if (args.has("kv-budget") && args.has("kv-ratio"))
+    return absl::InvalidArgumentError("give one of --kv-budget and --kv-ratio");
+  struct IntFlag {
+    const char* name;
+    int* field;
+  };
+  for (const IntFlag& f :
+       {IntFlag{"window", &o->window}, IntFlag{"sink-layer", &o->sink_layer},
+        IntFlag{"sinks", &o->sinks}, IntFlag{"kv-block", &o->kv_block},
+        IntFlag{"kv-budget", &o->kv_budget}, IntFlag{"dense-tail", &o->dense_tail}}) {
+    absl::StatusOr<int> v = args.get_int(f.name, *f.field);
+    if (!v.ok()) return v.status();
+    *f.field = *v;
+  }
+  for (auto [name, field] : {std::pair<const char*, double*>{"rho", &o->rho},
+                             std::pair<const char*, double*>{"kv-ratio", &o->kv_ratio}}) {
+    absl::StatusOr<double> v = args.get_double(name, *field);
+    if (!v.ok()) return v.status();
+    *field = *v;
+  }
+  absl::StatusOr<FocusRefresh> refresh = parse_focus_refresh(args.get("refresh", "block"));
+  if (!refresh.ok()) return refresh.status();
+  o->refresh = *refresh;
+  return validate_focus_options(*o, config);
+}
 
 // The BOS anchor: --bos-id, else the config's, else the tokenizer's start-of-text token.
 int32_t chunk_bos_id(const ModelConfig& config, const Tokenizer* tok) {
@@ -199,9 +239,11 @@ int run_generate(int argc, char** argv) {
     return report_error(absl::InvalidArgumentError("give exactly one of --prompt and --prompt-ids"));
   absl::StatusOr<SparsePolicy> policy = parse_sparse_policy(args->get("policy", "dense"));
   if (!policy.ok()) return report_error(policy.status());
-  if (*policy == SparsePolicy::kFocus)
-    return report_error(absl::UnimplementedError(
-        "--policy focus: Focus-dLLM is not implemented yet (use dense or prefilling)"));
+  if (*policy != SparsePolicy::kFocus)
+    for (const char* flag : kFocusFlags)
+      if (args->has(flag))
+        return report_error(absl::InvalidArgumentError(
+            absl::StrCat("--", flag, " is a --policy focus option")));
   const bool has_context = args->has("context") || args->has("context-file");
   if (*policy == SparsePolicy::kPrefilling && !has_context)
     return report_error(absl::InvalidArgumentError(
@@ -290,6 +332,23 @@ int run_generate(int argc, char** argv) {
     print_prefilling_report(pf->report);
     result = std::move(pf->generation);
     prompt = std::move(pf->report.prompt);
+  } else if (*policy == SparsePolicy::kFocus) {
+    FocusOptions focus;
+    if (absl::Status st = fill_focus_options(*args, config, &focus); !st.ok())
+      return report_error(st);
+    FocusCounters counters;
+    result = generate_focus(**model, *prompt, options, focus, &counters, on_block);
+    if (result.ok())
+      std::fprintf(stderr,
+                   "focus: %lld focused + %lld dense block steps, %.1f active rows/step, PCGI "
+                   "recall %.3f, sink overlap %.3f, attention-mass recall %.3f (%lld samples)\n",
+                   static_cast<long long>(counters.focused_steps),
+                   static_cast<long long>(counters.dense_block_steps),
+                   counters.focused_steps > 0
+                       ? static_cast<double>(counters.active_rows) / counters.focused_steps
+                       : 0.0,
+                   counters.pcgi_recall(), counters.sink_overlap(), counters.mass_recall(),
+                   static_cast<long long>(counters.mass_samples));
   } else {
     result = generate(**model, *prompt, options, on_block);
   }
