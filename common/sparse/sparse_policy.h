@@ -11,7 +11,7 @@ namespace dllm {
 enum class SparsePolicy {
   kDense,       // the whole prompt, every step (generate())
   kPrefilling,  // Prefilling-dLLM: draft, chunk scoring, top-K chunks (common/sparse/prefilling.h)
-  kFocus,       // Focus-dLLM: parsed so that requests can name it; running it is Unimplemented
+  kFocus,       // Focus-dLLM: confidence-guided active rows, sinks, block-sparse prompt K/V
 };
 
 // "dense" | "prefilling" | "focus"
