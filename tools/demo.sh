@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install-deps.sh
-bash tools/build.sh
+bash tools/build.sh dllm
 model="${DLLM_MODEL:-models/llada-tiny}"
 prompt="${1:-What is the capital of France?}"
 ./build/bin/dllm generate --model "$model" --prompt "$prompt" --gen-length 32 --block-length 8 --steps 16
