@@ -14,6 +14,21 @@ absl::Status with_request(const absl::Status& status, size_t index) {
   return absl::Status(status.code(), absl::StrCat("request ", index, ": ", status.message()));
 }
 
+// Gives each sequence the outputs of the forwards it planned (in batch order).
+template <typename Output, typename Apply>
+absl::Status hand_out(std::vector<std::unique_ptr<DenoisingSequence>>& sequences,
+                      const std::vector<size_t>& forwards_of, std::span<Output> outputs,
+                      Apply apply) {
+  size_t offset = 0;
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    if (forwards_of[i] == 0) continue;
+    absl::Status s = apply(*sequences[i], outputs.subspan(offset, forwards_of[i]));
+    if (!s.ok()) return with_request(s, i);
+    offset += forwards_of[i];
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<GenerationResult>> run_sequences(
     LanguageModel& model, std::vector<std::unique_ptr<DenoisingSequence>>& sequences) {
   std::vector<SequenceForward> batch;
@@ -43,14 +58,11 @@ absl::StatusOr<std::vector<GenerationResult>> run_sequences(
       if (absl::Status s = model.forward_greedy(batch, *kind, &choices); !s.ok()) return s;
       if (choices.size() != batch.size())
         return absl::InternalError("the model returned greedy choices for another batch size");
-      std::span<std::vector<GreedyChoice>> all(choices);
-      size_t offset = 0;
-      for (size_t i = 0; i < sequences.size(); ++i) {
-        if (forwards_of[i] == 0) continue;
-        absl::Status s = sequences[i]->apply_greedy(all.subspan(offset, forwards_of[i]));
-        if (!s.ok()) return with_request(s, i);
-        offset += forwards_of[i];
-      }
+      absl::Status s = hand_out(sequences, forwards_of, std::span(choices),
+                                [](DenoisingSequence& seq, auto outputs) {
+                                  return seq.apply_greedy(outputs);
+                                });
+      if (!s.ok()) return s;
       continue;
     }
     logits.clear();
@@ -59,14 +71,11 @@ absl::StatusOr<std::vector<GenerationResult>> run_sequences(
       return absl::InternalError(absl::StrCat("the model returned logits for ", logits.size(),
                                               " of ", batch.size(), " sequences"));
     }
-    std::span<std::vector<float>> all(logits);
-    size_t offset = 0;
-    for (size_t i = 0; i < sequences.size(); ++i) {
-      if (forwards_of[i] == 0) continue;
-      absl::Status s = sequences[i]->apply_logits(all.subspan(offset, forwards_of[i]));
-      if (!s.ok()) return with_request(s, i);
-      offset += forwards_of[i];
-    }
+    absl::Status s = hand_out(sequences, forwards_of, std::span(logits),
+                              [](DenoisingSequence& seq, auto outputs) {
+                                return seq.apply_logits(outputs);
+                              });
+    if (!s.ok()) return s;
   }
   std::vector<GenerationResult> results;
   results.reserve(sequences.size());
