@@ -13,6 +13,7 @@ constexpr const char* kUsage =
     "  forward    run one forward pass and write the logits to a safetensors file\n"
     "  tokenize   print the token ids of a text\n"
     "  inspect    describe a checkpoint directory\n"
+    "  eval       long-context task accuracy (passkey, kv, vt, mdqa) under a policy\n"
     "Run `dllm <command> --help` for the options of a command.\n";
 
 }  // namespace
@@ -27,6 +28,7 @@ int main(int argc, char** argv) {
   if (std::strcmp(cmd, "forward") == 0) return dllm::cli::run_forward(argc, argv);
   if (std::strcmp(cmd, "tokenize") == 0) return dllm::cli::run_tokenize(argc, argv);
   if (std::strcmp(cmd, "inspect") == 0) return dllm::cli::run_inspect(argc, argv);
+  if (std::strcmp(cmd, "eval") == 0) return dllm::cli::run_eval(argc, argv);
   std::fprintf(stderr, "dllm: error: unknown command '%s'\n%s", cmd, kUsage);
   return 2;
 }
