@@ -22,7 +22,10 @@
 #include "common/generate/generate.h"
 #include "common/model/load_model.h"
 #include "common/tokenizer/tokenizer.h"
+#include "common/sparse/focus_generate.h"
+#include "common/sparse/prefilling.h"
 #include "tools/dllm/commands.h"
+#include "tools/dllm/policy_flags.h"
 
 extern char** environ;
 
@@ -39,9 +42,6 @@ const std::vector<OptionSpec>& eval_specs() {
       {"depth", true,
        "needle depth(s) in [0,1], comma-separated, or all (0,.25,.5,.75,1; default)"},
       {"samples", true, "samples per (task, ctx, depth) cell (default 10)"},
-      {"policy", true, "dense (default) | prefilling | focus"},
-      // Policy flags (prefilling: chunking, top-K, BOS anchors; focus: ...) are added here by
-      // the issues that build those policies.
       {"gen-length", true, "answer budget in tokens (default 32)"},
       {"block-length", true, "denoising block (default: gen-length)"},
       {"steps", true, "denoising steps (default: gen-length)"},
@@ -58,42 +58,47 @@ const std::vector<OptionSpec>& eval_specs() {
       kThreadsOption,
       kConfigOption,
       kHelpOption};
-  return specs;
+  static const std::vector<OptionSpec> all = with_policy_options(specs);
+  return all;
 }
 
-enum class Policy { kDense, kPrefilling, kFocus };
-
-absl::StatusOr<Policy> parse_policy(const std::string& name) {
-  if (name == "dense") return Policy::kDense;
-  if (name == "prefilling") return Policy::kPrefilling;
-  if (name == "focus") return Policy::kFocus;
-  return absl::InvalidArgumentError(
-      absl::StrCat("--policy wants dense, prefilling or focus, got '", name, "'"));
-}
-
-// Where the context sits in a prompt's ids: [context_begin, context_end). The query (question,
-// end of turn, assistant header) follows. A token merging the context's end with the query
-// belongs to the query.
 struct PromptLayout {
   size_t context_begin = 0;
   size_t context_end = 0;
 };
 
 // ======================================================================================
+// The policy settings of a run (parsed once from the flags).
+struct PolicyRun {
+  SparsePolicy policy = SparsePolicy::kDense;
+  PrefillingOptions prefilling;
+  FocusOptions focus;
+  std::string model_id;
+};
+
 // THE place where the policy is applied. Every sample's generation goes through here.
-// ======================================================================================
-absl::StatusOr<GenerationResult> generate_with_policy(Policy policy, LanguageModel& model,
+absl::StatusOr<GenerationResult> generate_with_policy(const PolicyRun& run, Transformer& model,
                                                       std::span<const int32_t> prompt,
                                                       const PromptLayout& layout,
                                                       const GenerationOptions& options) {
-  switch (policy) {
-    case Policy::kDense:
+  switch (run.policy) {
+    case SparsePolicy::kDense:
       return generate(model, prompt, options);
-    case Policy::kPrefilling:
-      return absl::UnimplementedError(
-          "--policy prefilling is not built yet (Prefilling-dLLM chunk selection)");
-    case Policy::kFocus:
-      return absl::UnimplementedError("--policy focus is not built yet (Focus-dLLM)");
+    case SparsePolicy::kPrefilling: {
+      // prefix | context | query as the chat template laid them out.
+      PrefillingRequest request{
+          .prefix = prompt.subspan(0, layout.context_begin),
+          .context = prompt.subspan(layout.context_begin, layout.context_end - layout.context_begin),
+          .query = prompt.subspan(layout.context_end),
+          .prefilling = run.prefilling,
+          .generation = options,
+          .model_id = run.model_id};
+      absl::StatusOr<PrefillingResult> result = generate_prefilling(model, request);
+      if (!result.ok()) return result.status();
+      return std::move(result->generation);
+    }
+    case SparsePolicy::kFocus:
+      return generate_focus(model, prompt, options, run.focus, nullptr, {});
   }
   return absl::InternalError("unknown policy");
 }
@@ -243,7 +248,7 @@ int run_eval(int argc, char** argv) {
   if (!lengths.ok()) return report_error(lengths.status());
   auto depths = eval::parse_depths(args->get("depth", "all"));
   if (!depths.ok()) return report_error(depths.status());
-  auto policy = parse_policy(args->get("policy", "dense"));
+  auto policy = parse_policy_flags(*args);
   if (!policy.ok()) return report_error(policy.status());
   const std::string policy_name = args->get("policy", "dense");
   DataRequest req;
@@ -283,6 +288,14 @@ int run_eval(int argc, char** argv) {
   if (absl::Status st = fill_options(*args, config, &options); !st.ok()) return report_error(st);
   const std::vector<int32_t> stops = resolve_stop_tokens(options, config);
   const bool verbose = args->flag("verbose");
+  PolicyRun run{.policy = *policy, .model_id = dir};
+  if (*policy == SparsePolicy::kPrefilling)
+    if (absl::Status st = fill_prefilling_options(*args, config, tok->get(), &run.prefilling);
+        !st.ok())
+      return report_error(st);
+  if (*policy == SparsePolicy::kFocus)
+    if (absl::Status st = fill_focus_options(*args, config, &run.focus); !st.ok())
+      return report_error(st);
 
   std::vector<eval::EvalCell> cells;
   for (const std::string& task : *tasks) {
@@ -303,7 +316,7 @@ int run_eval(int argc, char** argv) {
           auto layout = prompt_layout(**tok, kind, *prompt, s.context);
           if (!layout.ok()) return report_error(layout.status());
           const auto t0 = std::chrono::steady_clock::now();
-          auto result = generate_with_policy(*policy, **model, *prompt, *layout, options);
+          auto result = generate_with_policy(run, **model, *prompt, *layout, options);
           if (!result.ok()) return report_error(result.status());
           cell.seconds +=
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

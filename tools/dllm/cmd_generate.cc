@@ -16,6 +16,7 @@
 #include "common/sparse/sparse_policy.h"
 #include "common/tokenizer/tokenizer.h"
 #include "tools/dllm/commands.h"
+#include "tools/dllm/policy_flags.h"
 
 namespace dllm::cli {
 namespace {
@@ -46,27 +47,9 @@ const std::vector<OptionSpec>& generate_specs() {
       {"stream", false, "print each block's text as soon as it is finished"},
       {"context", true, "the document (with --prompt as the question); chunked by --policy prefilling"},
       {"context-file", true, "read the document from this file"},
-      {"policy", true, "sparse policy: dense (default) | prefilling | focus"},
-      {"chunk-size", true, "prefilling: tokens per chunk, BOS included (default 1024)"},
-      {"top-k", true, "prefilling: chunks kept (default 4)"},
-      {"draft-tokens", true, "prefilling: draft MASK slots after the query (default 4)"},
-      {"score-batch", true, "prefilling: sequences per scoring forward (default 8)"},
-      {"chunk-mode", true, "prefilling: reprefill (default) | reuse"},
-      {"token-capacity", true, "prefilling: tokens kept per selected chunk, BOS included (0 = all)"},
-      {"token-select", true, "prefilling: global (default) | per-head"},
-      {"chunk-bos", true, "prefilling: BOS anchor at each chunk start: on (default) | off"},
-      {"bos-id", true, "prefilling: the BOS id (default: config, else the tokenizer's)"},
-      {"rho", true, "focus: focus set = ceil(rho * tokens committed this step) (default 2)"},
-      {"window", true, "focus: active rows [p - window, p + window] per focused p (default 1)"},
-      {"sink-layer", true, "focus: dense layers 0..N, sinks chosen at N (default num_layers/4)"},
-      {"sinks", true, "focus: sink tokens kept (default 64)"},
-      {"kv-block", true, "focus: prompt tokens per scored block (default 64)"},
-      {"kv-budget", true, "focus: prompt tokens kept in sparse layers, sinks included (default 2048)"},
-      {"kv-ratio", true, "focus: budget as a fraction of the prompt (instead of --kv-budget)"},
-      {"dense-tail", true, "focus: the last N layers attend densely (default 0)"},
-      {"refresh", true, "focus: block (default) | frozen-prompt"},
       kDeviceOption, kThreadsOption, kConfigOption, kHelpOption};
-  return specs;
+  static const std::vector<OptionSpec> all = with_policy_options(specs);
+  return all;
 }
 
 absl::Status fill_options(const CliArgs& args, const ModelConfig& config, GenerationOptions* o) {
@@ -109,78 +92,6 @@ absl::Status fill_options(const CliArgs& args, const ModelConfig& config, Genera
   o->cache = *cache;
   o->stop_after_stop_block = args.flag("stop-after-eos-block");
   return validate_generation_options(*o, config);
-}
-
-const char* const kPrefillingFlags[] = {"chunk-size",     "top-k",        "draft-tokens",
-                                        "score-batch",    "chunk-mode",   "token-capacity",
-                                        "token-select",   "chunk-bos",    "bos-id"};
-
-const char* const kFocusFlags[] = {"rho",        "window",   "sink-layer", "sinks",  "kv-block",
-                                   "kv-budget",  "kv-ratio", "dense-tail", "refresh"};
-
-absl::Status fill_focus_options(const CliArgs& args, const ModelConfig& config, FocusOptions* o) {
-  if (args.has("kv-budget") && args.has("kv-ratio"))
-    return absl::InvalidArgumentError("give one of --kv-budget and --kv-ratio");
-  struct IntFlag {
-    const char* name;
-    int* field;
-  };
-  for (const IntFlag& f :
-       {IntFlag{"window", &o->window}, IntFlag{"sink-layer", &o->sink_layer},
-        IntFlag{"sinks", &o->sinks}, IntFlag{"kv-block", &o->kv_block},
-        IntFlag{"kv-budget", &o->kv_budget}, IntFlag{"dense-tail", &o->dense_tail}}) {
-    absl::StatusOr<int> v = args.get_int(f.name, *f.field);
-    if (!v.ok()) return v.status();
-    *f.field = *v;
-  }
-  for (auto [name, field] : {std::pair<const char*, double*>{"rho", &o->rho},
-                             std::pair<const char*, double*>{"kv-ratio", &o->kv_ratio}}) {
-    absl::StatusOr<double> v = args.get_double(name, *field);
-    if (!v.ok()) return v.status();
-    *field = *v;
-  }
-  absl::StatusOr<FocusRefresh> refresh = parse_focus_refresh(args.get("refresh", "block"));
-  if (!refresh.ok()) return refresh.status();
-  o->refresh = *refresh;
-  return validate_focus_options(*o, config);
-}
-
-// The BOS anchor: --bos-id, else the config's, else the tokenizer's start-of-text token.
-int32_t chunk_bos_id(const ModelConfig& config, const Tokenizer* tok) {
-  if (config.bos_token_id >= 0) return config.bos_token_id;
-  if (tok != nullptr)
-    for (const char* name : {"<|startoftext|>", "<|begin_of_text|>", "<|endoftext|>"})
-      if (std::optional<int32_t> id = tok->token_to_id(name)) return *id;
-  return -1;
-}
-
-absl::Status fill_prefilling_options(const CliArgs& args, const ModelConfig& config,
-                                     const Tokenizer* tok, PrefillingOptions* o) {
-  struct IntFlag {
-    const char* name;
-    int* field;
-  };
-  for (const IntFlag& f : {IntFlag{"chunk-size", &o->chunk_size}, IntFlag{"top-k", &o->top_k},
-                           IntFlag{"draft-tokens", &o->draft_tokens},
-                           IntFlag{"score-batch", &o->score_batch},
-                           IntFlag{"token-capacity", &o->token_capacity}}) {
-    absl::StatusOr<int> v = args.get_int(f.name, *f.field);
-    if (!v.ok()) return v.status();
-    *f.field = *v;
-  }
-  absl::StatusOr<ChunkMode> mode = parse_chunk_mode(args.get("chunk-mode", "reprefill"));
-  if (!mode.ok()) return mode.status();
-  o->chunk_mode = *mode;
-  absl::StatusOr<TokenSelect> select = parse_token_select(args.get("token-select", "global"));
-  if (!select.ok()) return select.status();
-  o->token_select = *select;
-  absl::StatusOr<bool> bos = parse_on_off("--chunk-bos", args.get("chunk-bos", "on"));
-  if (!bos.ok()) return bos.status();
-  o->chunk_bos = *bos;
-  absl::StatusOr<int> bos_id = args.get_int("bos-id", chunk_bos_id(config, tok));
-  if (!bos_id.ok()) return bos_id.status();
-  o->bos_token_id = *bos_id;
-  return validate_prefilling_options(*o, config);
 }
 
 absl::StatusOr<std::string> read_context(const CliArgs& args) {
@@ -237,25 +148,14 @@ int run_generate(int argc, char** argv) {
   if (!args->has("model")) return report_error(absl::InvalidArgumentError("--model is required"));
   if (args->has("prompt") == args->has("prompt-ids"))
     return report_error(absl::InvalidArgumentError("give exactly one of --prompt and --prompt-ids"));
-  absl::StatusOr<SparsePolicy> policy = parse_sparse_policy(args->get("policy", "dense"));
+  absl::StatusOr<SparsePolicy> policy = parse_policy_flags(*args);
   if (!policy.ok()) return report_error(policy.status());
-  if (*policy != SparsePolicy::kFocus)
-    for (const char* flag : kFocusFlags)
-      if (args->has(flag))
-        return report_error(absl::InvalidArgumentError(
-            absl::StrCat("--", flag, " is a --policy focus option")));
   const bool has_context = args->has("context") || args->has("context-file");
   if (*policy == SparsePolicy::kPrefilling && !has_context)
     return report_error(absl::InvalidArgumentError(
         "--policy prefilling needs the document: --context TEXT or --context-file FILE"));
   if (has_context && !args->has("prompt"))
     return report_error(absl::InvalidArgumentError("--context goes with --prompt (the question)"));
-  if (*policy != SparsePolicy::kPrefilling)
-    for (const char* flag : kPrefillingFlags)
-      if (args->has(flag))
-        return report_error(absl::InvalidArgumentError(absl::StrCat(
-            "--", flag, " is a --policy prefilling option",
-            std::string(flag) == "top-k" ? " (Dream's sampling top-k is --sample-top-k)" : "")));
   const std::string dir = args->get("model");
 
   // The tokenizer is optional with --prompt-ids (ids in, ids out).
