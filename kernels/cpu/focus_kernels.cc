@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/prefilling_kernels.h"
 #include "kernels/cpu/vector_math.h"
 
 namespace dllm::kernels::cpu {
@@ -22,41 +23,25 @@ bool visible(const uint8_t* key_mask, int64_t slot) {
 }  // namespace
 
 void attention_mass_per_key(const AttentionMassParams& p) {
-  const int hd = p.head_dim;
-  const int group = p.num_heads / p.num_kv_heads;
-  const int64_t kv_row = static_cast<int64_t>(p.num_kv_heads) * hd;
-  std::fill(p.out, p.out + p.num_keys, 0.0f);
-  std::vector<float> keys(static_cast<size_t>(p.num_keys) * hd);
-  std::vector<double> s(p.num_keys), mass(p.num_keys, 0.0);
-  for (int kvh = 0; kvh < p.num_kv_heads; ++kvh) {
-    for (int j = 0; j < p.num_keys; ++j)
-      if (visible(p.key_mask, j))
-        load_row_f32(p.kv.k, p.kv.dtype, p.kv.row_offset(j, kv_row) + int64_t{kvh} * hd, hd,
-                     keys.data() + static_cast<size_t>(j) * hd);
-    for (int r = 0; r < p.num_q; ++r) {
-      for (int h = kvh * group; h < (kvh + 1) * group; ++h) {
-        const float* q = p.q + (static_cast<int64_t>(r) * p.num_heads + h) * hd;
-        double mx = -std::numeric_limits<double>::infinity();
-        for (int j = 0; j < p.num_keys; ++j) {
-          if (!visible(p.key_mask, j)) {
-            s[j] = -std::numeric_limits<double>::infinity();
-            continue;
-          }
-          const float* k = keys.data() + static_cast<size_t>(j) * hd;
-          double d = 0.0;
-          for (int e = 0; e < hd; ++e) d += static_cast<double>(q[e]) * k[e];
-          s[j] = d * p.scale;
-          mx = std::max(mx, s[j]);
-        }
-        if (std::isinf(mx)) continue;
-        double sum = 0.0;
-        for (int j = 0; j < p.num_keys; ++j) sum += s[j] = std::exp(s[j] - mx);
-        for (int j = 0; j < p.num_keys; ++j) mass[j] += s[j] / sum;
-      }
-    }
-  }
+  // The per-KV-head sums of the token-scoring kernel, averaged over rows and query heads.
+  std::vector<float> per_kv_head(static_cast<size_t>(p.num_kv_heads) * p.num_keys, 0.0f);
+  accumulate_key_attention_scores({.q = p.q,
+                                   .kv = p.kv,
+                                   .num_q = p.num_q,
+                                   .num_keys = p.num_keys,
+                                   .num_heads = p.num_heads,
+                                   .num_kv_heads = p.num_kv_heads,
+                                   .head_dim = p.head_dim,
+                                   .scale = p.scale,
+                                   .key_mask = p.key_mask,
+                                   .out = per_kv_head.data()});
   const double norm = 1.0 / (static_cast<double>(std::max(p.num_q, 1)) * p.num_heads);
-  for (int j = 0; j < p.num_keys; ++j) p.out[j] = static_cast<float>(mass[j] * norm);
+  for (int j = 0; j < p.num_keys; ++j) {
+    double mass = 0.0;
+    for (int kvh = 0; kvh < p.num_kv_heads; ++kvh)
+      mass += per_kv_head[static_cast<size_t>(kvh) * p.num_keys + j];
+    p.out[j] = static_cast<float>(mass * norm);
+  }
 }
 
 void block_representative_keys(const BlockKeyParams& p) {

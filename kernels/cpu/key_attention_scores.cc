@@ -1,4 +1,4 @@
-// CPU attention mass per key (Prefilling-dLLM intra-chunk token scoring).
+// CPU attention mass per key: Prefilling-dLLM intra-chunk token scoring and Focus-dLLM sinks.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -14,8 +14,9 @@ void accumulate_key_attention_scores(const KeyAttentionScoreParams& p) {
   const int group = p.num_heads / p.num_kv_heads;
   const int64_t kv_row = static_cast<int64_t>(p.num_kv_heads) * hd;
   std::vector<float> keys(static_cast<size_t>(p.num_keys) * hd);
-  std::vector<double> s(p.num_keys);
+  std::vector<double> s(p.num_keys), mass(p.num_keys);
   for (int kvh = 0; kvh < p.num_kv_heads; ++kvh) {
+    std::fill(mass.begin(), mass.end(), 0.0);  // summed in float64, added to `out` once
     for (int j = 0; j < p.num_keys; ++j)
       if (p.key_mask == nullptr || p.key_mask[j] != 0)
         load_row_f32(p.kv.k, p.kv.dtype, p.kv.row_offset(j, kv_row) + int64_t{kvh} * hd, hd,
@@ -41,9 +42,10 @@ void accumulate_key_attention_scores(const KeyAttentionScoreParams& p) {
         if (std::isinf(mx)) continue;  // no visible key
         double sum = 0.0;
         for (int j = 0; j < p.num_keys; ++j) sum += s[j] = std::exp(s[j] - mx);
-        for (int j = 0; j < p.num_keys; ++j) out[j] += static_cast<float>(s[j] / sum);
+        for (int j = 0; j < p.num_keys; ++j) mass[j] += s[j] / sum;
       }
     }
+    for (int j = 0; j < p.num_keys; ++j) out[j] += static_cast<float>(mass[j]);
   }
 }
 
