@@ -13,8 +13,8 @@ namespace dllm {
 
 // Parses DIR/config.json, maps and validates the weights, and builds the model on `backend`
 // (which must outlive the model).
-absl::StatusOr<std::unique_ptr<Transformer>> load_transformer(const std::string& model_dir,
-                                                              kernels::Backend* backend);
+absl::StatusOr<std::unique_ptr<Transformer>> load_transformer(
+    const std::string& model_dir, kernels::Backend* backend, const TransformerOptions& options = {});
 
 absl::StatusOr<std::unique_ptr<LanguageModel>> load_language_model(const std::string& model_dir,
                                                                    kernels::Backend* backend);

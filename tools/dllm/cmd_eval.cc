@@ -25,6 +25,7 @@
 #include "common/sparse/focus_generate.h"
 #include "common/sparse/prefilling.h"
 #include "tools/dllm/commands.h"
+#include "tools/dllm/engine_options.h"
 #include "tools/dllm/policy_flags.h"
 
 extern char** environ;
@@ -54,6 +55,8 @@ const std::vector<OptionSpec>& eval_specs() {
       {"python", true, "Python interpreter for the data script (default python3)"},
       {"csv", true, "also write the table as CSV to this file"},
       {"verbose", false, "print every sample's answer and the generated text"},
+      kKvPoolOption,
+      kKvPageOption,
       kDeviceOption,
       kThreadsOption,
       kConfigOption,
@@ -277,7 +280,9 @@ int run_eval(int argc, char** argv) {
   if (!tok.ok()) return report_error(tok.status());
   auto backend = make_backend(*args);
   if (!backend.ok()) return report_error(backend.status());
-  auto model = load_transformer(dir, backend->get());
+  absl::StatusOr<TransformerOptions> engine = transformer_options(*args);
+  if (!engine.ok()) return report_error(engine.status());
+  auto model = load_transformer(dir, backend->get(), *engine);
   if (!model.ok()) return report_error(model.status());
   const ModelConfig& config = (*model)->config();
   const ChatTemplateKind kind = config.family == ModelFamily::kDream

@@ -5,6 +5,7 @@
 #include "common/model/load_model.h"
 #include "common/model/safetensors.h"
 #include "tools/dllm/commands.h"
+#include "tools/dllm/engine_options.h"
 
 namespace dllm::cli {
 
@@ -13,7 +14,7 @@ int run_forward(int argc, char** argv) {
       {"model", true, "checkpoint directory (config.json + safetensors)"},
       {"ids", true, "comma-separated token ids"},
       {"out", true, "output .safetensors file (tensor 'logits' [T, vocab] float32)"},
-      kDeviceOption, kThreadsOption, kConfigOption, kHelpOption};
+      kKvPoolOption, kKvPageOption, kDeviceOption, kThreadsOption, kConfigOption, kHelpOption};
   absl::StatusOr<CliArgs> args = CliArgs::parse(argc, argv, 2, specs);
   if (!args.ok()) return report_error(args.status());
   if (args->flag("help")) {
@@ -27,7 +28,9 @@ int run_forward(int argc, char** argv) {
   if (!ids.ok()) return report_error(ids.status());
   auto backend = make_backend(*args);
   if (!backend.ok()) return report_error(backend.status());
-  auto model = load_transformer(args->get("model"), backend->get());
+  absl::StatusOr<TransformerOptions> engine = transformer_options(*args);
+  if (!engine.ok()) return report_error(engine.status());
+  auto model = load_transformer(args->get("model"), backend->get(), *engine);
   if (!model.ok()) return report_error(model.status());
   std::vector<float> logits;
   if (absl::Status st = (*model)->forward_with_hidden_states(*ids, &logits, nullptr); !st.ok())

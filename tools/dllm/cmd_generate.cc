@@ -16,6 +16,7 @@
 #include "common/sparse/sparse_policy.h"
 #include "common/tokenizer/tokenizer.h"
 #include "tools/dllm/commands.h"
+#include "tools/dllm/engine_options.h"
 #include "tools/dllm/policy_flags.h"
 
 namespace dllm::cli {
@@ -47,7 +48,7 @@ const std::vector<OptionSpec>& generate_specs() {
       {"stream", false, "print each block's text as soon as it is finished"},
       {"context", true, "the document (with --prompt as the question); chunked by --policy prefilling"},
       {"context-file", true, "read the document from this file"},
-      kDeviceOption, kThreadsOption, kConfigOption, kHelpOption};
+      kKvPoolOption, kKvPageOption, kDeviceOption, kThreadsOption, kConfigOption, kHelpOption};
   static const std::vector<OptionSpec> all = with_policy_options(specs);
   return all;
 }
@@ -169,7 +170,9 @@ int run_generate(int argc, char** argv) {
   }
   auto backend = make_backend(*args);
   if (!backend.ok()) return report_error(backend.status());
-  auto model = load_transformer(dir, backend->get());
+  absl::StatusOr<TransformerOptions> engine = transformer_options(*args);
+  if (!engine.ok()) return report_error(engine.status());
+  auto model = load_transformer(dir, backend->get(), *engine);
   if (!model.ok()) return report_error(model.status());
   const ModelConfig& config = (*model)->config();
 
