@@ -17,6 +17,7 @@ int run_forward(int argc, char** argv);
 int run_tokenize(int argc, char** argv);
 int run_inspect(int argc, char** argv);
 int run_eval(int argc, char** argv);
+int run_serve(int argc, char** argv);
 
 // One-line error on stderr. Bad input (anything but an internal error) exits with 2.
 int report_error(const absl::Status& status);

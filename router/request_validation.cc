@@ -1,0 +1,47 @@
+// Model-independent validation of Generation requests.
+#include "router/request_validation.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace dllm::router {
+
+absl::Status validate_generate_request(const v1::GenerateRequest& request,
+                                       const ServingLimits& limits) {
+  switch (request.prompt_case()) {
+    case v1::GenerateRequest::kText:
+      if (request.text().empty()) return absl::InvalidArgumentError("empty prompt");
+      break;
+    case v1::GenerateRequest::kIds:
+      if (request.ids().ids().empty()) return absl::InvalidArgumentError("empty prompt");
+      if (request.chat())
+        return absl::InvalidArgumentError("chat applies to a text prompt, not to prompt ids");
+      if (request.ids().ids_size() > limits.max_prompt_tokens)
+        return absl::InvalidArgumentError(absl::StrCat("prompt has ", request.ids().ids_size(),
+                                                       " tokens; this server takes at most ",
+                                                       limits.max_prompt_tokens));
+      break;
+    case v1::GenerateRequest::PROMPT_NOT_SET:
+      return absl::InvalidArgumentError("empty prompt: give prompt text or ids");
+  }
+  if (!request.policy().empty() && request.policy() != "dense")
+    return absl::InvalidArgumentError(
+        absl::StrCat("policy '", request.policy(), "' is not served yet (only dense)"));
+  const v1::GenerationParams& p = request.params();
+  if (p.has_gen_length() && (p.gen_length() <= 0 || p.gen_length() > limits.max_gen_length))
+    return absl::InvalidArgumentError(absl::StrCat(
+        "gen_length must be in [1, ", limits.max_gen_length, "], got ", p.gen_length()));
+  if (p.has_block_length() && p.block_length() < 0)
+    return absl::InvalidArgumentError("block_length must be >= 0");
+  if (p.has_steps() && p.steps() <= 0) return absl::InvalidArgumentError("steps must be >= 1");
+  return absl::OkStatus();
+}
+
+absl::Status validate_prompt_length(std::span<const int32_t> prompt, const ServingLimits& limits) {
+  if (static_cast<int64_t>(prompt.size()) > limits.max_prompt_tokens)
+    return absl::InvalidArgumentError(absl::StrCat("prompt has ", prompt.size(),
+                                                   " tokens; this server takes at most ",
+                                                   limits.max_prompt_tokens));
+  return absl::OkStatus();
+}
+
+}  // namespace dllm::router

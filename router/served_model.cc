@@ -1,0 +1,55 @@
+// Loading and tokenizing for a served model.
+#include "router/served_model.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "common/model/load_model.h"
+
+namespace dllm::router {
+
+absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::load(const std::string& dir,
+                                                               int threads) {
+  auto served = std::make_unique<ServedModel>();
+  std::filesystem::path path(dir);
+  served->name_ = (path.has_filename() ? path : path.parent_path()).filename().string();
+  served->backend_ = kernels::make_cpu_backend(threads);
+  if (std::filesystem::exists(path / "tokenizer.json") ||
+      std::filesystem::exists(path / "vocab.json")) {
+    absl::StatusOr<std::unique_ptr<Tokenizer>> tok = Tokenizer::load_from_dir(dir);
+    if (!tok.ok()) return tok.status();
+    served->tokenizer_ = std::move(*tok);
+  }
+  absl::StatusOr<std::unique_ptr<Transformer>> model =
+      load_transformer(dir, served->backend_.get());
+  if (!model.ok()) return model.status();
+  served->model_ = std::move(*model);
+  return served;
+}
+
+absl::StatusOr<std::vector<int32_t>> ServedModel::encode(const std::string& text, bool chat,
+                                                         const std::string& system) const {
+  if (tokenizer_ == nullptr)
+    return absl::FailedPreconditionError(
+        absl::StrCat("model '", name_, "' has no tokenizer: send prompt ids"));
+  if (!chat) return tokenizer_->encode(text);
+  const ChatTemplateKind kind = config().family == ModelFamily::kDream
+                                    ? ChatTemplateKind::kDreamInstruct
+                                    : ChatTemplateKind::kLladaInstruct;
+  std::vector<ChatMessage> messages;
+  if (!system.empty()) messages.push_back({"system", system});
+  messages.push_back({"user", text});
+  return tokenizer_->encode_chat(kind, messages, /*add_generation_prompt=*/true);
+}
+
+std::string ServedModel::visible_text(std::span<const int32_t> ids,
+                                      const std::vector<int32_t>& stops) const {
+  if (tokenizer_ == nullptr) return "";
+  size_t end = 0;
+  while (end < ids.size() && std::find(stops.begin(), stops.end(), ids[end]) == stops.end()) ++end;
+  absl::StatusOr<std::string> text = tokenizer_->decode(ids.subspan(0, end), /*skip_special=*/true);
+  return text.ok() ? *text : absl::StrCat("<undecodable: ", text.status().message(), ">");
+}
+
+}  // namespace dllm::router
