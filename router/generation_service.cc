@@ -69,8 +69,9 @@ grpc::Status GenerationService::Generate(grpc::ServerContext* context,
   std::lock_guard<std::mutex> lock(served.mutex());
   const Clock::time_point started = Clock::now();
   Clock::time_point first_block = started;
-  // generate() has no stop hook yet: after a cancellation the run finishes unobserved.
+  // A cancelled (or disconnected) client stops the model at the next denoising step.
   bool cancelled = false;
+  options->should_stop = [&] { return cancelled || context->IsCancelled(); };
   const BlockCallback on_block = [&](int block, std::span<const int32_t> ids) {
     if (block == 0) first_block = Clock::now();
     if (cancelled || context->IsCancelled()) {
@@ -86,7 +87,7 @@ grpc::Status GenerationService::Generate(grpc::ServerContext* context,
     if (!writer->Write(message)) cancelled = true;  // the client is gone
   };
   absl::StatusOr<GenerationResult> result = generate(served.model(), *prompt, *options, on_block);
-  if (cancelled || context->IsCancelled())
+  if (cancelled || context->IsCancelled() || (result.ok() && result->cancelled))
     return grpc::Status(grpc::StatusCode::CANCELLED, "the client cancelled the request");
   if (!result.ok()) return to_grpc_status(result.status());
 

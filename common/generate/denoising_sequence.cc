@@ -153,6 +153,12 @@ int DenoisingSequence::planned_transfer_count() const {
   return dream_transfer_count(static_cast<int>(masked_in_block().size()), timesteps_, step_);
 }
 
+void DenoisingSequence::stop_if_requested() {
+  if (finished_ || !options_.should_stop || !options_.should_stop()) return;
+  finished_ = true;
+  result_.cancelled = true;
+}
+
 void DenoisingSequence::plan_step(std::vector<SequenceForward>* batch) {
   planned_forwards_ = 0;
   // A step that commits nothing cannot change the sequence, so it runs no forward (the

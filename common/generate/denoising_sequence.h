@@ -32,6 +32,8 @@ class DenoisingSequence {
   RowFocus* row_focus() const { return row_focus_.get(); }
 
   bool finished() const { return finished_; }
+  // Ends the request now if its options' should_stop() says so (between steps).
+  void stop_if_requested();
   // Runs the steps that need no forward (they commit nothing), then appends this step's
   // forwards to `batch` (one, or two with cfg). Appends nothing once finished. The spans stay
   // valid until apply_logits().

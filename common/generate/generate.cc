@@ -39,6 +39,7 @@ absl::StatusOr<std::vector<GenerationResult>> run_sequences(
     batch.clear();
     for (size_t i = 0; i < sequences.size(); ++i) {
       const size_t before = batch.size();
+      sequences[i]->stop_if_requested();
       sequences[i]->plan_step(&batch);
       forwards_of[i] = batch.size() - before;
     }

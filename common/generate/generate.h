@@ -37,6 +37,7 @@ struct GenerationResult {
   std::vector<int32_t>
       generated;  // the generated region; cut before the first stop token with truncate_at_stop
   bool stopped_early = false;  // stop_after_stop_block ended the run before the last block
+  bool cancelled = false;      // GenerationOptions::should_stop ended the run
   GenerationCounters counters;
   std::vector<TraceStep> trace;
 };

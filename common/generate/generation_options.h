@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -54,6 +55,9 @@ struct GenerationOptions {
   // stop token). Off by default: the reference always runs every block.
   bool stop_after_stop_block = false;
   bool record_trace = false;  // GenerationResult::trace gets the sequence after every step
+  // Checked before every denoising step; true stops the request there (a client cancelled, a
+  // deadline passed). The result then has `cancelled` set and its sequence as far as it got.
+  std::function<bool()> should_stop;
 };
 
 bool is_dream_sampler(Sampler sampler);

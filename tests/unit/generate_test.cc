@@ -464,6 +464,28 @@ TEST(Generate, StopTokensTruncateAndEndEarly) {
   EXPECT_LT(early->counters.forward_passes, full->counters.forward_passes);
 }
 
+TEST(Generate, ShouldStopEndsTheRequestBetweenSteps) {
+  FakeModel model(ModelFamily::kLlada);
+  const std::vector<int32_t> prompt = make_prompt(5, 6);
+  GenerationOptions o = llada_options();
+  const auto full = generate(model, prompt, o);
+  ASSERT_TRUE(full.ok());
+  EXPECT_FALSE(full->cancelled);
+  // A client that cancels after the first block: no further forward runs.
+  bool cancel = false;
+  o.should_stop = [&] { return cancel; };
+  std::vector<int> streamed;
+  auto stopped = generate(model, prompt, o, [&](int block, std::span<const int32_t>) {
+    streamed.push_back(block);
+    cancel = true;
+  });
+  ASSERT_TRUE(stopped.ok());
+  EXPECT_TRUE(stopped->cancelled);
+  EXPECT_EQ(streamed, (std::vector<int>{0}));
+  EXPECT_LT(stopped->counters.forward_passes, full->counters.forward_passes);
+  EXPECT_GT(count_masks(stopped->sequence), 0);  // blocks after the first stay masked
+}
+
 TEST(Generate, PaddedBatchUsesKeyMaskAndPositions) {
   // Row 0 is left-padded by 3; row 1 is not.
   const std::vector<int32_t> a = make_prompt(4, 7), b = make_prompt(7, 8);
