@@ -113,6 +113,20 @@ absl::StatusOr<PrefillingSelection> select_prefilling_chunks(Transformer& model,
 
 absl::StatusOr<PrefillingResult> generate_prefilling(Transformer& model, const PrefillingRequest& r,
                                                      ChunkKvCache* chunk_cache) {
+  return generate_prefilling_with(
+      model, r, chunk_cache,
+      [&](std::span<const int32_t> prompt,
+          FrozenPromptCache* frozen) -> absl::StatusOr<GenerationResult> {
+        if (frozen == nullptr) return generate(model, prompt, r.generation, r.on_block);
+        return generate_with_frozen_prompt(model, prompt, r.generation, std::move(*frozen),
+                                           r.on_block);
+      });
+}
+
+absl::StatusOr<PrefillingResult> generate_prefilling_with(Transformer& model,
+                                                          const PrefillingRequest& r,
+                                                          ChunkKvCache* chunk_cache,
+                                                          const PrefillingDecoder& decode) {
   const bool reuse = r.prefilling.chunk_mode == ChunkMode::kReuse;
   absl::StatusOr<PrefillingSelection> sel =
       select_prefilling_chunks(model, r, chunk_cache, /*keep_kv=*/reuse);
@@ -125,12 +139,12 @@ absl::StatusOr<PrefillingResult> generate_prefilling(Transformer& model, const P
   absl::StatusOr<GenerationResult> gen;
   if (rep.dense_fallback) {
     rep.prompt = concat({r.prefix, r.context, r.query});
-    gen = generate(model, rep.prompt, r.generation, r.on_block);
+    gen = decode(rep.prompt, nullptr);
   } else if (!reuse) {
     std::vector<std::vector<int>> kept;
     for (const ChunkTokenSelection& t : sel->tokens) kept.push_back(t.global);
     rep.prompt = compressed_prompt(r.prefix, sel->chunks, sel->selected, kept, r.query);
-    gen = generate(model, rep.prompt, r.generation, r.on_block);
+    gen = decode(rep.prompt, nullptr);
   } else {
     const int extra = static_cast<int>(r.query.size()) + r.generation.gen_length;
     absl::StatusOr<StitchedPrompt> stitched =
@@ -142,9 +156,8 @@ absl::StatusOr<PrefillingResult> generate_prefilling(Transformer& model, const P
     rep.prompt = concat({stitched->ids, r.query});
     rep.prefill_seconds = seconds_since(t0);
     t0 = std::chrono::steady_clock::now();
-    gen = generate_with_frozen_prompt(
-        model, rep.prompt, r.generation,
-        FrozenPromptCache{std::move(stitched->cache), stitched->frozen_len}, r.on_block);
+    FrozenPromptCache frozen{std::move(stitched->cache), stitched->frozen_len};
+    gen = decode(rep.prompt, &frozen);
   }
   if (!gen.ok()) return gen.status();
   rep.generate_seconds = seconds_since(t0);

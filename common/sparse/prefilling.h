@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -81,5 +82,17 @@ absl::StatusOr<PrefillingSelection> select_prefilling_chunks(Transformer& model,
 absl::StatusOr<PrefillingResult> generate_prefilling(Transformer& model,
                                                      const PrefillingRequest& request,
                                                      ChunkKvCache* chunk_cache = nullptr);
+
+// The denoising loop run over what selection produced: `prompt` is the compressed prompt (or the
+// whole prompt on a dense fallback); `frozen` is null, or (reuse) the stitched cache holding the
+// prompt's first frozen->frozen_len slots. The default is generate() / generate_with_frozen_prompt().
+using PrefillingDecoder = std::function<absl::StatusOr<GenerationResult>(
+    std::span<const int32_t> prompt, FrozenPromptCache* frozen)>;
+// generate_prefilling() with another denoising loop (prefilling+focus: common/sparse/
+// focus_on_prefilling.h).
+absl::StatusOr<PrefillingResult> generate_prefilling_with(Transformer& model,
+                                                          const PrefillingRequest& request,
+                                                          ChunkKvCache* chunk_cache,
+                                                          const PrefillingDecoder& decode);
 
 }  // namespace dllm

@@ -11,8 +11,9 @@ absl::StatusOr<SparsePolicy> parse_sparse_policy(std::string_view name) {
   if (name == "dense") return SparsePolicy::kDense;
   if (name == "prefilling") return SparsePolicy::kPrefilling;
   if (name == "focus") return SparsePolicy::kFocus;
+  if (name == "prefilling+focus") return SparsePolicy::kPrefillingFocus;
   return absl::InvalidArgumentError(absl::StrCat("unknown sparse policy '", std::string(name),
-                                                 "' (known: dense, prefilling, focus)"));
+                                                 "' (known: dense, prefilling, focus, prefilling+focus)"));
 }
 
 const char* sparse_policy_name(SparsePolicy policy) {
@@ -23,6 +24,8 @@ const char* sparse_policy_name(SparsePolicy policy) {
       return "prefilling";
     case SparsePolicy::kFocus:
       return "focus";
+    case SparsePolicy::kPrefillingFocus:
+      return "prefilling+focus";
   }
   return "?";
 }

@@ -23,6 +23,7 @@
 #include "common/model/load_model.h"
 #include "common/tokenizer/tokenizer.h"
 #include "common/sparse/focus_generate.h"
+#include "common/sparse/focus_on_prefilling.h"
 #include "common/sparse/prefilling.h"
 #include "tools/dllm/commands.h"
 #include "tools/dllm/engine_options.h"
@@ -87,7 +88,8 @@ absl::StatusOr<GenerationResult> generate_with_policy(const PolicyRun& run, Tran
   switch (run.policy) {
     case SparsePolicy::kDense:
       return generate(model, prompt, options);
-    case SparsePolicy::kPrefilling: {
+    case SparsePolicy::kPrefilling:
+    case SparsePolicy::kPrefillingFocus: {
       // prefix | context | query as the chat template laid them out.
       PrefillingRequest request{
           .prefix = prompt.subspan(0, layout.context_begin),
@@ -96,7 +98,10 @@ absl::StatusOr<GenerationResult> generate_with_policy(const PolicyRun& run, Tran
           .prefilling = run.prefilling,
           .generation = options,
           .model_id = run.model_id};
-      absl::StatusOr<PrefillingResult> result = generate_prefilling(model, request);
+      absl::StatusOr<PrefillingResult> result =
+          run.policy == SparsePolicy::kPrefillingFocus
+              ? generate_prefilling_focus(model, request, run.focus)
+              : generate_prefilling(model, request);
       if (!result.ok()) return result.status();
       return std::move(result->generation);
     }
@@ -294,11 +299,11 @@ int run_eval(int argc, char** argv) {
   const std::vector<int32_t> stops = resolve_stop_tokens(options, config);
   const bool verbose = args->flag("verbose");
   PolicyRun run{.policy = *policy, .model_id = dir};
-  if (*policy == SparsePolicy::kPrefilling)
+  if (policy_uses_prefilling(*policy))
     if (absl::Status st = fill_prefilling_options(*args, config, tok->get(), &run.prefilling);
         !st.ok())
       return report_error(st);
-  if (*policy == SparsePolicy::kFocus)
+  if (policy_uses_focus(*policy))
     if (absl::Status st = fill_focus_options(*args, config, &run.focus); !st.ok())
       return report_error(st);
 

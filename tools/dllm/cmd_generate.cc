@@ -11,6 +11,7 @@
 #include "common/generate/generate.h"
 #include "common/model/load_model.h"
 #include "common/sparse/focus_generate.h"
+#include "common/sparse/focus_on_prefilling.h"
 #include "common/sparse/prefilling.h"
 #include "common/sparse/prefilling_prompt.h"
 #include "common/sparse/sparse_policy.h"
@@ -46,7 +47,7 @@ const std::vector<OptionSpec>& generate_specs() {
       {"stop-after-eos-block", false, "stop once a finished block is all EOS/EoT"},
       {"print-ids", false, "print the generated ids, comma-separated, as the last line"},
       {"stream", false, "print each block's text as soon as it is finished"},
-      {"context", true, "the document (with --prompt as the question); chunked by --policy prefilling"},
+      {"context", true, "the document (with --prompt as the question); chunked by --policy prefilling[+focus]"},
       {"context-file", true, "read the document from this file"},
       kKvPoolOption, kKvPageOption, kDeviceOption, kThreadsOption, kConfigOption, kHelpOption};
   static const std::vector<OptionSpec> all = with_policy_options(specs);
@@ -127,6 +128,19 @@ void print_prefilling_report(const PrefillingReport& rep) {
                rep.frozen_len > 0 ? absl::StrCat(", ", rep.frozen_len, " stitched from cached chunk K/V").c_str() : "");
 }
 
+void print_focus_counters(const FocusCounters& counters) {
+  std::fprintf(stderr,
+               "focus: %lld focused + %lld dense block steps, %.1f active rows/step, PCGI "
+               "recall %.3f, sink overlap %.3f, attention-mass recall %.3f (%lld samples)\n",
+               static_cast<long long>(counters.focused_steps),
+               static_cast<long long>(counters.dense_block_steps),
+               counters.focused_steps > 0
+                   ? static_cast<double>(counters.active_rows) / counters.focused_steps
+                   : 0.0,
+               counters.pcgi_recall(), counters.sink_overlap(), counters.mass_recall(),
+               static_cast<long long>(counters.mass_samples));
+}
+
 // The text up to the first stop token, special tokens skipped.
 std::string visible_text(const Tokenizer& tok, std::span<const int32_t> ids,
                          const std::vector<int32_t>& stops) {
@@ -152,9 +166,10 @@ int run_generate(int argc, char** argv) {
   absl::StatusOr<SparsePolicy> policy = parse_policy_flags(*args);
   if (!policy.ok()) return report_error(policy.status());
   const bool has_context = args->has("context") || args->has("context-file");
-  if (*policy == SparsePolicy::kPrefilling && !has_context)
+  if (policy_uses_prefilling(*policy) && !has_context)
     return report_error(absl::InvalidArgumentError(
-        "--policy prefilling needs the document: --context TEXT or --context-file FILE"));
+        absl::StrCat("--policy ", sparse_policy_name(*policy),
+                     " needs the document: --context TEXT or --context-file FILE")));
   if (has_context && !args->has("prompt"))
     return report_error(absl::InvalidArgumentError("--context goes with --prompt (the question)"));
   const std::string dir = args->get("model");
@@ -223,16 +238,26 @@ int run_generate(int argc, char** argv) {
     };
   const auto t0 = std::chrono::steady_clock::now();
   absl::StatusOr<GenerationResult> result;
-  if (*policy == SparsePolicy::kPrefilling) {
+  if (policy_uses_prefilling(*policy)) {
     PrefillingRequest request{.prefix = parts.prefix, .context = parts.context,
                               .query = parts.query, .generation = options,
                               .model_id = dir, .on_block = on_block};
     if (absl::Status st = fill_prefilling_options(*args, config, tok.get(), &request.prefilling);
         !st.ok())
       return report_error(st);
-    absl::StatusOr<PrefillingResult> pf = generate_prefilling(**model, request);
+    absl::StatusOr<PrefillingResult> pf;
+    FocusCounters counters;
+    if (policy_uses_focus(*policy)) {
+      FocusOptions focus;
+      if (absl::Status st = fill_focus_options(*args, config, &focus); !st.ok())
+        return report_error(st);
+      pf = generate_prefilling_focus(**model, request, focus, &counters);
+    } else {
+      pf = generate_prefilling(**model, request);
+    }
     if (!pf.ok()) return report_error(pf.status());
     print_prefilling_report(pf->report);
+    if (policy_uses_focus(*policy)) print_focus_counters(counters);
     result = std::move(pf->generation);
     prompt = std::move(pf->report.prompt);
   } else if (*policy == SparsePolicy::kFocus) {
@@ -241,17 +266,7 @@ int run_generate(int argc, char** argv) {
       return report_error(st);
     FocusCounters counters;
     result = generate_focus(**model, *prompt, options, focus, &counters, on_block);
-    if (result.ok())
-      std::fprintf(stderr,
-                   "focus: %lld focused + %lld dense block steps, %.1f active rows/step, PCGI "
-                   "recall %.3f, sink overlap %.3f, attention-mass recall %.3f (%lld samples)\n",
-                   static_cast<long long>(counters.focused_steps),
-                   static_cast<long long>(counters.dense_block_steps),
-                   counters.focused_steps > 0
-                       ? static_cast<double>(counters.active_rows) / counters.focused_steps
-                       : 0.0,
-                   counters.pcgi_recall(), counters.sink_overlap(), counters.mass_recall(),
-                   static_cast<long long>(counters.mass_samples));
+    if (result.ok()) print_focus_counters(counters);
   } else {
     result = generate(**model, *prompt, options, on_block);
   }

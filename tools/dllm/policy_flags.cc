@@ -18,6 +18,14 @@ const char* const kFocusFlags[] = {"rho",        "window",   "sink-layer", "sink
 
 }  // namespace
 
+bool policy_uses_prefilling(SparsePolicy policy) {
+  return policy == SparsePolicy::kPrefilling || policy == SparsePolicy::kPrefillingFocus;
+}
+
+bool policy_uses_focus(SparsePolicy policy) {
+  return policy == SparsePolicy::kFocus || policy == SparsePolicy::kPrefillingFocus;
+}
+
 absl::Status fill_focus_options(const CliArgs& args, const ModelConfig& config, FocusOptions* o) {
   if (args.has("kv-budget") && args.has("kv-ratio"))
     return absl::InvalidArgumentError("give one of --kv-budget and --kv-ratio");
@@ -86,7 +94,7 @@ absl::Status fill_prefilling_options(const CliArgs& args, const ModelConfig& con
 std::vector<OptionSpec> with_policy_options(const std::vector<OptionSpec>& specs) {
   std::vector<OptionSpec> all = specs;
   const std::vector<OptionSpec> policy = {
-      {"policy", true, "sparse policy: dense (default) | prefilling | focus"},
+      {"policy", true, "sparse policy: dense (default) | prefilling | focus | prefilling+focus"},
       {"chunk-size", true, "prefilling: tokens per chunk, BOS included (default 1024)"},
       {"top-k", true, "prefilling: chunks kept (default 4)"},
       {"draft-tokens", true, "prefilling: draft MASK slots after the query (default 4)"},
@@ -113,15 +121,16 @@ std::vector<OptionSpec> with_policy_options(const std::vector<OptionSpec>& specs
 absl::StatusOr<SparsePolicy> parse_policy_flags(const CliArgs& args) {
   absl::StatusOr<SparsePolicy> policy = parse_sparse_policy(args.get("policy", "dense"));
   if (!policy.ok()) return policy.status();
-  if (*policy != SparsePolicy::kFocus)
+  if (!policy_uses_focus(*policy))
     for (const char* flag : kFocusFlags)
       if (args.has(flag))
-        return absl::InvalidArgumentError(absl::StrCat("--", flag, " is a --policy focus option"));
-  if (*policy != SparsePolicy::kPrefilling)
+        return absl::InvalidArgumentError(
+            absl::StrCat("--", flag, " is a --policy focus (or prefilling+focus) option"));
+  if (!policy_uses_prefilling(*policy))
     for (const char* flag : kPrefillingFlags)
       if (args.has(flag))
         return absl::InvalidArgumentError(absl::StrCat(
-            "--", flag, " is a --policy prefilling option",
+            "--", flag, " is a --policy prefilling (or prefilling+focus) option",
             std::string(flag) == "top-k" ? " (Dream's sampling top-k is --sample-top-k)" : ""));
   return policy;
 }

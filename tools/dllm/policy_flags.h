@@ -16,6 +16,10 @@ namespace dllm::cli {
 
 // `specs` followed by --policy and every prefilling / focus option.
 std::vector<OptionSpec> with_policy_options(const std::vector<OptionSpec>& specs);
+// prefilling / prefilling+focus: takes the prefilling flags (and needs a context).
+bool policy_uses_prefilling(SparsePolicy policy);
+// focus / prefilling+focus: takes the focus flags.
+bool policy_uses_focus(SparsePolicy policy);
 // --policy, refusing a prefilling or focus knob given with another policy.
 absl::StatusOr<SparsePolicy> parse_policy_flags(const CliArgs& args);
 absl::Status fill_focus_options(const CliArgs& args, const ModelConfig& config, FocusOptions* o);

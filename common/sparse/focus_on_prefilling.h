@@ -1,0 +1,33 @@
+// prefilling+focus (issue 4 item 6): Prefilling-dLLM chooses the top-K chunks and builds the
+// compressed prompt (methods.md §2 steps 1-6), then Focus-dLLM (§3) runs the denoising loop over
+// it instead of the dense block-cache loop. Both modes: reprefill (focus over the compressed
+// prompt, the dual block cache's refresh included) and reuse (the stitched chunk K/V are frozen;
+// block entries refresh [frozen_len, end) and focus steps run the active rows only).
+#pragma once
+
+#include <span>
+
+#include "absl/status/statusor.h"
+#include "common/generate/generate.h"
+#include "common/sparse/focus_options.h"
+#include "common/sparse/focus_pcgi.h"
+#include "common/sparse/prefilling.h"
+
+namespace dllm {
+
+// Focus-dLLM over a prompt whose first frozen.frozen_len slots already sit in frozen.cache.
+// options.cache kNone is run as kDual (as generate_focus does).
+absl::StatusOr<GenerationResult> generate_focus_with_frozen_prompt(
+    LanguageModel& model, std::span<const int32_t> prompt, const GenerationOptions& options,
+    const FocusOptions& focus, FrozenPromptCache frozen, FocusCounters* counters = nullptr,
+    const BlockCallback& on_block = {});
+
+// The whole request: selection as generate_prefilling(), decode by Focus-dLLM. A dense fallback
+// (a context of one chunk) runs focus over the whole prompt. `counters` gets focus's counters.
+absl::StatusOr<PrefillingResult> generate_prefilling_focus(Transformer& model,
+                                                           const PrefillingRequest& request,
+                                                           const FocusOptions& focus,
+                                                           FocusCounters* counters = nullptr,
+                                                           ChunkKvCache* chunk_cache = nullptr);
+
+}  // namespace dllm
