@@ -19,4 +19,11 @@ absl::StatusOr<GenerationResult> generate_focus(LanguageModel& model,
                                                 FocusCounters* counters = nullptr,
                                                 const BlockCallback& on_block = {});
 
+// Focus-dLLM over a prompt whose first frozen.frozen_len slots already sit in frozen.cache.
+// options.cache kNone is run as kDual (as generate_focus does).
+absl::StatusOr<GenerationResult> generate_focus_with_frozen_prompt(
+    LanguageModel& model, std::span<const int32_t> prompt, const GenerationOptions& options,
+    const FocusOptions& focus, FrozenPromptCache frozen, FocusCounters* counters = nullptr,
+    const BlockCallback& on_block = {});
+
 }  // namespace dllm

@@ -15,13 +15,6 @@
 
 namespace dllm {
 
-// Focus-dLLM over a prompt whose first frozen.frozen_len slots already sit in frozen.cache.
-// options.cache kNone is run as kDual (as generate_focus does).
-absl::StatusOr<GenerationResult> generate_focus_with_frozen_prompt(
-    LanguageModel& model, std::span<const int32_t> prompt, const GenerationOptions& options,
-    const FocusOptions& focus, FrozenPromptCache frozen, FocusCounters* counters = nullptr,
-    const BlockCallback& on_block = {});
-
 // The whole request: selection as generate_prefilling(), decode by Focus-dLLM. A dense fallback
 // (a context of one chunk) runs focus over the whole prompt. `counters` gets focus's counters.
 absl::StatusOr<PrefillingResult> generate_prefilling_focus(Transformer& model,
