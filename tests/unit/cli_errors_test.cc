@@ -1,6 +1,8 @@
 // The `dllm` CLI contract for bad input: one line on stderr starting "dllm: error:", exit code 2.
 // Runs the real build/bin/dllm as a child process.
 #include <gtest/gtest.h>
+
+#include "tests/unit/cli_process.h"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,32 +14,12 @@
 
 namespace {
 
-const std::string kDllm = std::string(DLLM_BINARY_DIR) + "/bin/dllm";
+using dllm::testing_cli::CliRun;
+using dllm::testing_cli::kDllmBinary;
+
+CliRun run(const std::string& args) { return dllm::testing_cli::run_dllm(args); }
 const std::string kTiny = std::string(DLLM_SOURCE_DIR) + "/models/llada-tiny";
 const std::string kGolden = DLLM_GOLDEN_DIR;
-
-struct CliRun {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-CliRun run(const std::string& args) {
-  // ctest runs each test as its own process, in parallel: one file pair per process.
-  const std::string dir = testing::TempDir() + "/dllm_cli_" + std::to_string(getpid());
-  std::filesystem::create_directories(dir);
-  const std::string out = dir + "/out.txt", err = dir + "/err.txt";
-  const std::string cmd = kDllm + " " + args + " >" + out + " 2>" + err;
-  const int status = std::system(cmd.c_str());
-  CliRun r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  auto slurp = [](const std::string& path) {
-    std::ifstream in(path);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  };
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
 
 void expect_bad_input(const std::string& args, const std::string& needle) {
   SCOPED_TRACE(args);
@@ -51,7 +33,7 @@ void expect_bad_input(const std::string& args, const std::string& needle) {
 class CliErrors : public testing::Test {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists(kDllm)) GTEST_SKIP() << kDllm << " not built";
+    if (!std::filesystem::exists(kDllmBinary)) GTEST_SKIP() << kDllmBinary << " not built";
   }
 };
 

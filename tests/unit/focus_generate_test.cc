@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/focus_test_util.h"
+
 #include <string>
 #include <vector>
 
@@ -35,16 +37,7 @@ GenerationOptions dream_options(Sampler sampler, double threshold = 0.0) {
   return o;
 }
 
-// Nothing pruned: every mask focused, every prompt block kept.
-FocusOptions everything() {
-  FocusOptions f;
-  f.rho = 1e6;
-  f.kv_budget = 1 << 20;
-  f.sinks = 4;
-  f.kv_block = 8;
-  f.mass_recall_every = 1;
-  return f;
-}
+using testing_focus::everything;
 
 void expect_equals_dual(const std::string& dir, const GenerationOptions& o) {
   Transformer& model = tiny_model(dir);

@@ -5,6 +5,10 @@
 #include "common/sparse/focus_on_prefilling.h"
 
 #include <gtest/gtest.h>
+
+#include "tests/unit/focus_test_util.h"
+
+#include "tests/unit/cli_process.h"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -48,16 +52,7 @@ PrefillingRequest request_for(const Fixture& f, ChunkMode mode, int top_k, doubl
   return r;
 }
 
-// Nothing pruned: every mask focused, every prompt block kept.
-FocusOptions everything() {
-  FocusOptions f;
-  f.rho = 1e6;
-  f.kv_budget = 1 << 20;
-  f.sinks = 4;
-  f.kv_block = 8;
-  f.mass_recall_every = 1;
-  return f;
-}
+using testing_focus::everything;
 
 FocusOptions sparse() {
   FocusOptions f;
@@ -168,28 +163,8 @@ TEST(FocusOnPrefilling, PolicyName) {
 
 // ---- the `dllm generate` command line ----
 
-struct CliRun {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-CliRun run_dllm(const std::string& args) {
-  const std::string dir = ::testing::TempDir() + "/dllm_pf_focus_" + std::to_string(getpid());
-  std::filesystem::create_directories(dir);
-  const std::string out = dir + "/out.txt", err = dir + "/err.txt";
-  const std::string cmd = std::string(DLLM_BINARY_DIR) + "/bin/dllm " + args + " >" + out +
-                          " 2>" + err;
-  const int status = std::system(cmd.c_str());
-  CliRun r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  auto slurp = [](const std::string& path) {
-    std::ifstream in(path);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  };
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
+using testing_cli::CliRun;
+using testing_cli::run_dllm;
 
 const std::string kGenerate = "generate --model " + testing::kBundledLlada +
                               " --gen-length 8 --block-length 4 --threads 2 --prompt 'What is it?'";
