@@ -1,7 +1,8 @@
-// Shared CLI helpers: backend selection and error reporting.
+// Shared CLI helpers: flag parsing, backend selection and error reporting.
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "tools/dllm/commands.h"
@@ -11,6 +12,18 @@
 #endif
 
 namespace dllm::cli {
+
+std::optional<int> parse_command_args(int argc, char** argv, const char* command,
+                                      const std::vector<OptionSpec>& specs, CliArgs* args) {
+  absl::StatusOr<CliArgs> parsed = CliArgs::parse(argc, argv, 2, specs);
+  if (!parsed.ok()) return report_error(parsed.status());
+  if (parsed->flag("help")) {
+    std::fputs(usage(command, specs).c_str(), stdout);
+    return 0;
+  }
+  *args = std::move(*parsed);
+  return std::nullopt;
+}
 
 int report_error(const absl::Status& status) {
   std::string msg(status.message());

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -241,12 +242,9 @@ absl::Status fill_options(const CliArgs& args, const ModelConfig& config, Genera
 
 int run_eval(int argc, char** argv) {
   const auto& specs = eval_specs();
-  absl::StatusOr<CliArgs> args = CliArgs::parse(argc, argv, 2, specs);
-  if (!args.ok()) return report_error(args.status());
-  if (args->flag("help")) {
-    std::fputs(usage("eval", specs).c_str(), stdout);
-    return 0;
-  }
+  CliArgs parsed;
+  if (std::optional<int> exit = parse_command_args(argc, argv, "eval", specs, &parsed)) return *exit;
+  const CliArgs* args = &parsed;
   for (const char* required : {"model", "task", "ctx"})
     if (!args->has(required))
       return report_error(absl::InvalidArgumentError(absl::StrCat("--", required, " is required")));

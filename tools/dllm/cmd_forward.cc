@@ -1,5 +1,6 @@
 // `dllm forward`: one bidirectional forward pass; logits [T, vocab] float32 → safetensors.
 #include <cstdio>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "common/model/load_model.h"
@@ -15,12 +16,9 @@ int run_forward(int argc, char** argv) {
       {"ids", true, "comma-separated token ids"},
       {"out", true, "output .safetensors file (tensor 'logits' [T, vocab] float32)"},
       kKvPoolOption, kKvPageOption, kDeviceOption, kThreadsOption, kConfigOption, kHelpOption};
-  absl::StatusOr<CliArgs> args = CliArgs::parse(argc, argv, 2, specs);
-  if (!args.ok()) return report_error(args.status());
-  if (args->flag("help")) {
-    std::fputs(usage("forward", specs).c_str(), stdout);
-    return 0;
-  }
+  CliArgs parsed;
+  if (std::optional<int> exit = parse_command_args(argc, argv, "forward", specs, &parsed)) return *exit;
+  const CliArgs* args = &parsed;
   for (const char* required : {"model", "ids", "out"})
     if (!args->has(required))
       return report_error(absl::InvalidArgumentError(absl::StrCat("--", required, " is required")));

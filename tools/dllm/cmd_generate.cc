@@ -154,12 +154,9 @@ std::string visible_text(const Tokenizer& tok, std::span<const int32_t> ids,
 
 int run_generate(int argc, char** argv) {
   const auto& specs = generate_specs();
-  absl::StatusOr<CliArgs> args = CliArgs::parse(argc, argv, 2, specs);
-  if (!args.ok()) return report_error(args.status());
-  if (args->flag("help")) {
-    std::fputs(usage("generate", specs).c_str(), stdout);
-    return 0;
-  }
+  CliArgs parsed;
+  if (std::optional<int> exit = parse_command_args(argc, argv, "generate", specs, &parsed)) return *exit;
+  const CliArgs* args = &parsed;
   if (!args->has("model")) return report_error(absl::InvalidArgumentError("--model is required"));
   if (args->has("prompt") == args->has("prompt-ids"))
     return report_error(absl::InvalidArgumentError("give exactly one of --prompt and --prompt-ids"));

@@ -1,5 +1,6 @@
 // `dllm inspect`: describe a checkpoint directory (architecture, tensors, sizes) after validating it.
 #include <cstdio>
+#include <optional>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -13,12 +14,9 @@ int run_inspect(int argc, char** argv) {
   const std::vector<OptionSpec> specs = {
       {"model", true, "checkpoint directory (config.json + safetensors)"}, kConfigOption,
       kHelpOption};
-  absl::StatusOr<CliArgs> args = CliArgs::parse(argc, argv, 2, specs);
-  if (!args.ok()) return report_error(args.status());
-  if (args->flag("help")) {
-    std::fputs(usage("inspect", specs).c_str(), stdout);
-    return 0;
-  }
+  CliArgs parsed;
+  if (std::optional<int> exit = parse_command_args(argc, argv, "inspect", specs, &parsed)) return *exit;
+  const CliArgs* args = &parsed;
   if (!args->has("model")) return report_error(absl::InvalidArgumentError("--model is required"));
   const std::string dir = args->get("model");
   absl::StatusOr<ModelConfig> config = load_model_config(dir);

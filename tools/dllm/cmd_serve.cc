@@ -4,6 +4,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "router/embedded_server.h"
@@ -32,12 +33,9 @@ const std::vector<OptionSpec>& serve_specs() {
 
 int run_serve(int argc, char** argv) {
   const auto& specs = serve_specs();
-  absl::StatusOr<CliArgs> args = CliArgs::parse(argc, argv, 2, specs);
-  if (!args.ok()) return report_error(args.status());
-  if (args->flag("help")) {
-    std::fputs(usage("serve", specs).c_str(), stdout);
-    return 0;
-  }
+  CliArgs parsed;
+  if (std::optional<int> exit = parse_command_args(argc, argv, "serve", specs, &parsed)) return *exit;
+  const CliArgs* args = &parsed;
   const std::string role = args->get("role", "all");
   if (role == "router" || role == "prefill" || role == "decode")
     return report_error(absl::UnimplementedError(

@@ -1,5 +1,6 @@
 // `dllm tokenize`: print the token ids of a text (optionally wrapped in the chat template).
 #include <cstdio>
+#include <optional>
 
 #include "absl/strings/str_join.h"
 #include "common/tokenizer/tokenizer.h"
@@ -14,12 +15,9 @@ int run_tokenize(int argc, char** argv) {
       {"chat", false, "wrap the text as one user turn in the model's chat template"},
       {"tokens", false, "also print each token's string"},
       kConfigOption, kHelpOption};
-  absl::StatusOr<CliArgs> args = CliArgs::parse(argc, argv, 2, specs);
-  if (!args.ok()) return report_error(args.status());
-  if (args->flag("help")) {
-    std::fputs(usage("tokenize", specs).c_str(), stdout);
-    return 0;
-  }
+  CliArgs parsed;
+  if (std::optional<int> exit = parse_command_args(argc, argv, "tokenize", specs, &parsed)) return *exit;
+  const CliArgs* args = &parsed;
   if (!args->has("model") || !args->has("text"))
     return report_error(absl::InvalidArgumentError("--model and --text are required"));
   auto tok = Tokenizer::load_from_dir(args->get("model"));

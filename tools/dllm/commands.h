@@ -2,6 +2,8 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <vector>
 #include <string>
 
 #include "absl/status/status.h"
@@ -18,6 +20,11 @@ int run_tokenize(int argc, char** argv);
 int run_inspect(int argc, char** argv);
 int run_eval(int argc, char** argv);
 int run_serve(int argc, char** argv);
+
+// Parses a command's flags (argv[2..]). Returns the exit code to end with — 2 after a one-line
+// error for a bad flag, 0 after printing the usage for --help — or nullopt to go on.
+std::optional<int> parse_command_args(int argc, char** argv, const char* command,
+                                      const std::vector<OptionSpec>& specs, CliArgs* args);
 
 // One-line error on stderr. Bad input (anything but an internal error) exits with 2.
 int report_error(const absl::Status& status);
