@@ -2,7 +2,10 @@
 //
 //   dllm-bench step --device cuda --synthetic-weights llada-8b --prompts 8192,32768 [--block 32]
 //                   [--gen 256] [--iters 5] [--vanilla-max 32768]
+//   dllm-bench step --mode prefilling-reuse --device cuda --synthetic-weights llada-8b
+//                   --prompts 32768 [--query 32] [--top-k 4] [--token-capacity 512] [--per-head 1]
 //
+
 // Per prompt length: (a) vanilla full re-encode (every row through the model, logits on the block),
 // (b) one dense block-cache step (block rows over the cached K/V), and the block-entry prefill.
 // Each run first measures the hardware ceilings and prints each time against its floor:
@@ -17,6 +20,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "bench/prefilling_reuse_bench.h"
 #include "bench/synthetic_model.h"
 #include "common/model/transformer.h"
 #include "kernels/backend.h"
@@ -32,10 +36,12 @@ using namespace dllm;
 namespace {
 
 struct Args {
+  std::string mode = "step";  // step | prefilling-reuse
   std::string device = "cpu";
   std::string shape = "llada-100m";
   std::vector<int> prompts = {1024};
   int block = 32, gen = 256, iters = 5, vanilla_max = 32768, threads = 0;
+  bench::PrefillingReuseArgs reuse;  // --mode prefilling-reuse
 };
 
 ModelConfig shape_config(const std::string& name) {
@@ -148,11 +154,29 @@ int run_step(const Args& a) {
   opt.weights_on_device = gpu;
   opt.kv_pool.max_bytes = static_cast<size_t>(max_len + 64) * 2 * c.num_layers * c.num_kv_heads *
                           c.head_dim * 2;  // bf16 K+V of one sequence
+  if (a.mode == "prefilling-reuse") {
+    // Chunk scoring holds a group of encoded chunks, the best K so far, suffix caches and then
+    // the stitched prompt: a few chunks' worth of pages, whatever the prompt length (so 128K
+    // prompts fit beside the weights).
+    const auto& r = a.reuse;
+    const size_t tokens =
+        static_cast<size_t>(2 * r.score_batch + 2 * r.top_k + 2) * (r.chunk_size + r.prefix + 128) +
+        r.query + a.gen;
+    opt.kv_pool.max_bytes = tokens * 2 * c.num_layers * c.num_kv_heads * c.head_dim * 2;
+  }
   auto model = Transformer::create(c, w.views, be.get(), opt);
   if (!model.ok()) return std::fprintf(stderr, "%s\n", model.status().ToString().c_str()), 1;
 
   std::printf("device: %s | copy %.0f GB/s | bf16 GEMM %.0f TF/s | model %s (%.2f GB bf16 weights)\n",
               device_name.c_str(), copy_gbs, peak_tflops, a.shape.c_str(), w.bytes / 1e9);
+  if (a.mode == "prefilling-reuse") {
+    bench::PrefillingReuseArgs r = a.reuse;
+    r.prompts = a.prompts;
+    r.block = a.block, r.gen = a.gen, r.iters = a.iters;
+    r.copy_gbs = copy_gbs;
+    r.weight_bytes = w.bytes;
+    return bench::run_prefilling_reuse(**model, r);
+  }
   std::printf("%-8s %12s %10s %12s %10s %8s %12s %12s %8s\n", "prompt", "vanilla_ms", "floor_ms",
               "cache_step_ms", "floor_ms", "ratio", "prefill_s", "prefill_tok/s", "%peak");
   for (int prompt : a.prompts) {
@@ -211,9 +235,13 @@ int run_step(const Args& a) {
 
 int main(int argc, char** argv) {
   if (argc < 2 || std::strcmp(argv[1], "step") != 0) {
-    std::fprintf(stderr, "usage: dllm-bench step [--device cpu|cuda] [--synthetic-weights "
-                         "llada-8b|dream-7b|llada-100m] [--prompts 8192,32768] [--block 32] "
-                         "[--gen 256] [--iters 5] [--vanilla-max N] [--threads N]\n");
+    std::fprintf(
+        stderr,
+        "usage: dllm-bench step [--device cpu|cuda] [--synthetic-weights "
+        "llada-8b|dream-7b|llada-100m] [--prompts 8192,32768] [--block 32] "
+        "[--gen 256] [--iters 5] [--vanilla-max N] [--threads N] [--mode step|prefilling-reuse "
+        "[--query 32] [--prefix 32] [--chunk-size 1024] [--top-k 4] [--score-batch 8] "
+        "[--token-capacity 0] [--per-head 0|1] [--end-to-end 0|1]]\n");
     return 2;
   }
   Args a;
@@ -221,7 +249,8 @@ int main(int argc, char** argv) {
     const std::string k = argv[i];
     const std::string v = i + 1 < argc ? argv[++i] : "";
     int n = 0;
-    if (k == "--device") a.device = v;
+    if (k == "--mode") a.mode = v;
+    else if (k == "--device") a.device = v;
     else if (k == "--synthetic-weights") a.shape = v;
     else if (k == "--prompts") {
       a.prompts.clear();
@@ -233,11 +262,21 @@ int main(int argc, char** argv) {
       else if (k == "--iters") a.iters = std::max(1, n);
       else if (k == "--vanilla-max") a.vanilla_max = n;
       else if (k == "--threads") a.threads = n;
+      else if (k == "--query") a.reuse.query = n;
+      else if (k == "--prefix") a.reuse.prefix = n;
+      else if (k == "--chunk-size") a.reuse.chunk_size = n;
+      else if (k == "--top-k") a.reuse.top_k = n;
+      else if (k == "--score-batch") a.reuse.score_batch = n;
+      else if (k == "--token-capacity") a.reuse.token_capacity = n;
+      else if (k == "--per-head") a.reuse.per_head = n != 0;
+      else if (k == "--end-to-end") a.reuse.end_to_end = n != 0;
       else return std::fprintf(stderr, "unknown option %s\n", k.c_str()), 2;
     } else {
       return std::fprintf(stderr, "bad option %s %s\n", k.c_str(), v.c_str()), 2;
     }
   }
   if (a.prompts.empty()) return std::fprintf(stderr, "--prompts: no valid length\n"), 2;
+  if (a.mode != "step" && a.mode != "prefilling-reuse")
+    return std::fprintf(stderr, "--mode must be step or prefilling-reuse\n"), 2;
   return run_step(a);
 }

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string_view>
 
+#include "kernels/prefilling_params.h"
 #include "kernels/tensor_view.h"
 
 namespace dllm::kernels {
@@ -52,6 +53,19 @@ class Backend {
   // says (accumulated in float64, as the host samplers do). ids and conf in backend memory.
   virtual void greedy_confidence(const float* logits, int n, int vocab, ConfidenceKind kind,
                                  int32_t* ids, double* conf) = 0;
+  // Sets `bytes` bytes at dst to zero.
+  virtual void fill_zero(void* dst, size_t bytes) = 0;
+
+  // ---- Prefilling-dLLM (kernels/prefilling_params.h says what each computes) ----
+  // Cached chunk K/V moved into a stitched cache at new RoPE positions (reuse mode).
+  virtual void rerotate_kv_rows(const KvRerotateParams& p) = 0;
+  // Attention mass the probe rows pay each key (intra-chunk token scoring).
+  virtual void accumulate_key_attention_scores(const KeyAttentionScoreParams& p) = 0;
+  // Summed, max-pooled scores → the kept tokens of each chunk (or each (layer, KV head)).
+  virtual void select_top_tokens(const TokenSelectParams& p) = 0;
+  // log softmax(row)[token] per row in float64 (chunk scoring: 8 bytes a row cross to the host).
+  virtual void target_log_probs(const TargetLogProbParams& p) = 0;
+
   // Bytes this backend can still allocate (the CPU backend reports available host memory).
   virtual size_t free_memory_bytes() = 0;
 };

@@ -13,6 +13,8 @@ quick=""
 # shellcheck disable=SC1091
 source "$bundle/env.sh"
 export DLLM_GOLDEN_DIR="$bundle/golden"
+# models/llada-tiny (fp32), bundled: the prefilling reuse end-to-end test and CLI runs read it.
+[ -d "$bundle/models/llada-tiny" ] && export DLLM_TINY_MODEL="$bundle/models/llada-tiny"
 
 # The CUDA runtime and cuBLASLt are the machine's own (device-bundle.sh leaves them out).
 for lib in libcudart.so.13 libcublasLt.so.13; do
@@ -73,6 +75,30 @@ for spec in "llada-tiny/checkpoint:--gen-length 32 --block-length 8 --steps 16" 
     e2e_ok=$((e2e_ok + 1))
   else
     echo "e2e mismatch ($spec): cpu=$cpu gpu=$gpu"
+    status=1
+  fi
+done
+# Prefilling-dLLM reuse mode (stitched chunk K/V), with and without token sparsity, on the fp32
+# bundled tiny model: CUDA must give the CPU's tokens.
+context="The old lighthouse keeper counted ships every evening. In spring the harbour filled \
+with fishing boats, and in autumn the grain barges came down the river. One night a storm broke \
+the great lamp, and the keeper climbed the tower with a lantern to guide the last boat home. The \
+town remembered him for years, and children still tell the story of the lantern in the tower."
+for args in "--chunk-mode reuse" "--chunk-mode reuse --token-capacity 12" \
+  "--chunk-mode reuse --token-capacity 10 --token-select per-head --cache prefix"; do
+  [ -x "$bundle/bin/dllm" ] && [ -n "${DLLM_TINY_MODEL:-}" ] || break
+  e2e_total=$((e2e_total + 1))
+  run() {
+    "$bundle/bin/dllm" generate --model "$DLLM_TINY_MODEL" --prompt "Who guided the boat?" \
+      --context "$context" --policy prefilling --chunk-size 32 --top-k 2 $args --gen-length 16 \
+      --block-length 8 --steps 16 --print-ids --device "$1" 2>>"$logs/e2e.log" | tail -n 1
+  }
+  cpu=$(run cpu)
+  gpu=$(run cuda)
+  if [ -n "$cpu" ] && [ "$cpu" = "$gpu" ]; then
+    e2e_ok=$((e2e_ok + 1))
+  else
+    echo "e2e mismatch (prefilling $args): cpu=$cpu gpu=$gpu"
     status=1
   fi
 done

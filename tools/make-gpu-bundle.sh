@@ -62,6 +62,8 @@ for b in "${plain[@]}"; do cp -L "$b" "$bundle/bin/"; done
 strip --strip-debug "$bundle"/bin/* "$bundle"/lib/* 2>/dev/null || true
 mkdir -p "$bundle/golden"
 cp -r "$shared/golden/llada-tiny" "$shared/golden/dream-tiny" "$bundle/golden/"
+mkdir -p "$bundle/models"
+cp -r models/llada-tiny "$bundle/models/"
 cp tools/gpu-check.sh "$bundle/"
 
 exclude=$(git rev-parse --git-path info/exclude)

@@ -194,6 +194,25 @@ absl::Status Transformer::forward_capturing_queries(std::span<const SequenceForw
   return run_guarded(batch, ForwardOutputs{.logits = logits, .captures = captures});
 }
 
+absl::Status Transformer::forward_log_probs(std::span<const SequenceForward> batch,
+                                            std::span<const std::vector<int32_t>> tokens,
+                                            std::vector<std::vector<double>>* log_probs) {
+  if (tokens.size() != batch.size())
+    return absl::InvalidArgumentError("forward_log_probs: one token list per sequence");
+  for (size_t b = 0; b < batch.size(); ++b) {
+    const size_t rows =
+        batch[b].logit_rows.empty() ? batch[b].ids.size() : batch[b].logit_rows.size();
+    if (tokens[b].size() != rows)
+      return absl::InvalidArgumentError(
+          absl::StrFormat("forward_log_probs: sequence %d has %d logit rows, %d tokens", b, rows,
+                          tokens[b].size()));
+    for (int32_t t : tokens[b])
+      if (t < 0 || t >= config_.embedding_rows)
+        return absl::InvalidArgumentError(absl::StrFormat("forward_log_probs: token %d", t));
+  }
+  return run_guarded(batch, ForwardOutputs{.log_prob_tokens = tokens, .log_probs = log_probs});
+}
+
 // Device backends report out-of-memory and device faults by throwing; here they become
 // Status values so that a serving process refuses the request and keeps running.
 absl::Status Transformer::run_guarded(std::span<const SequenceForward> batch,
@@ -276,10 +295,10 @@ absl::Status Transformer::run(std::span<const SequenceForward> batch, const Forw
     cap.q.assign(static_cast<size_t>(c.num_layers) * cap.rows.size() * q_dim, 0.0f);
   }
   const int n_capture = static_cast<int>(capture_index.size());
-  std::vector<float> captured_host(static_cast<size_t>(n_capture) * q_dim);
+  const size_t capture_per_layer = static_cast<size_t>(n_capture) * q_dim;
   if (n_capture > 0) {
     capture_index_.ensure(be, n_capture);
-    captured_q_.ensure(be, static_cast<size_t>(n_capture) * q_dim);
+    captured_q_.ensure(be, c.num_layers * capture_per_layer);
     be->copy_from_host(capture_index_.data(), capture_index.data(), n_capture * sizeof(int32_t));
   }
 
@@ -336,17 +355,9 @@ absl::Status Transformer::run(std::span<const SequenceForward> batch, const Forw
     be->linear(xn_.data(), n, w.v_proj, w.v_bias.empty() ? nullptr : &w.v_bias, v_.data());
     be->rope(q_.data(), n, H, hd, positions_.data(), inv_freq_.data());
     be->rope(k_.data(), n, KV, hd, positions_.data(), inv_freq_.data());
-    if (n_capture > 0) {
+    if (n_capture > 0)
       be->gather_rows(q_.data(), static_cast<int>(q_dim), capture_index_.data(), n_capture,
-                      captured_q_.data());
-      be->copy_to_host(captured_host.data(), captured_q_.data(), captured_host.size() * sizeof(float));
-      size_t offset = 0;
-      for (QueryCapture& cap : captures) {
-        const size_t count = cap.rows.size() * q_dim;
-        std::copy_n(captured_host.begin() + offset, count, cap.q.begin() + l * count);
-        offset += count;
-      }
-    }
+                      captured_q_.data() + l * capture_per_layer);
     for (size_t b = 0; b < batch.size(); ++b) {
       const int r0 = row_offset[b], rows = row_offset[b + 1] - r0;
       const kernels::KvView kv = caches[b]->layer(l);
@@ -382,9 +393,23 @@ absl::Status Transformer::run(std::span<const SequenceForward> batch, const Forw
     be->add_inplace(h_.data(), xn_.data(), static_cast<int64_t>(n) * d);
   }
 
+  if (n_capture > 0) {  // one copy for every layer, split per capture on the host
+    std::vector<float> host(c.num_layers * capture_per_layer);
+    be->copy_to_host(host.data(), captured_q_.data(), host.size() * sizeof(float));
+    for (int l = 0; l < c.num_layers; ++l) {
+      size_t offset = l * capture_per_layer;
+      for (QueryCapture& cap : captures) {
+        const size_t count = cap.rows.size() * q_dim;
+        std::copy_n(host.begin() + offset, count, cap.q.begin() + l * count);
+        offset += count;
+      }
+    }
+  }
+
   // LM head only on the rows that need logits.
   if (out.logits != nullptr) out.logits->assign(batch.size(), {});
   if (out.greedy != nullptr) out.greedy->assign(batch.size(), {});
+  if (out.log_probs != nullptr) out.log_probs->assign(batch.size(), {});
   if (hidden_states != nullptr) {
     be->rms_norm(h_.data(), n, d, weights_.final_norm, static_cast<float>(c.rms_norm_eps), xn_.data());
     capture(xn_.data());
@@ -410,6 +435,24 @@ absl::Status Transformer::run(std::span<const SequenceForward> batch, const Forw
     for (size_t b = 0; b < batch.size(); ++b)
       for (int r = logit_offset[b]; r < logit_offset[b + 1]; ++r)
         (*out.greedy)[b].push_back({ids_host[r], conf_host[r]});
+  }
+  if (out.log_probs != nullptr) {
+    std::vector<int32_t> tokens;
+    for (const std::vector<int32_t>& t : out.log_prob_tokens)
+      tokens.insert(tokens.end(), t.begin(), t.end());
+    log_prob_tokens_.ensure(be, n_logits);
+    log_probs_.ensure(be, n_logits);
+    be->copy_from_host(log_prob_tokens_.data(), tokens.data(), n_logits * sizeof(int32_t));
+    be->target_log_probs({.logits = logits_.data(),
+                          .num_rows = n_logits,
+                          .vocab = vocab,
+                          .tokens = log_prob_tokens_.data(),
+                          .out = log_probs_.data()});
+    std::vector<double> host(n_logits);
+    be->copy_to_host(host.data(), log_probs_.data(), n_logits * sizeof(double));
+    for (size_t b = 0; b < batch.size(); ++b)
+      (*out.log_probs)[b].assign(host.begin() + logit_offset[b],
+                                 host.begin() + logit_offset[b + 1]);
   }
   if (out.logits != nullptr) {
     std::vector<float> host(static_cast<size_t>(n_logits) * vocab);

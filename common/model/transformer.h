@@ -61,6 +61,15 @@ class Transformer final : public LanguageModel {
   absl::Status forward_capturing_queries(std::span<const SequenceForward> batch,
                                          std::span<QueryCapture> captures,
                                          std::vector<std::vector<float>>* logits);
+  // The same queries in backend memory, valid until the next forward:
+  // [num_layers][captured rows of every capture, in capture order][num_heads * head_dim].
+  const float* captured_queries() const { return captured_q_.data(); }
+
+  // Per sequence, log softmax(logits of logit row r)[tokens[b][r]] in float64, reduced where the
+  // logits are (chunk scoring: 8 bytes a row reach the host instead of the vocabulary).
+  absl::Status forward_log_probs(std::span<const SequenceForward> batch,
+                                 std::span<const std::vector<int32_t>> tokens,
+                                 std::vector<std::vector<double>>* log_probs);
 
   // One sequence without a cache, also returning the hidden states in the Hugging Face
   // convention: [embeddings, input of layer 1, ..., input of layer L-1, final-norm output],
@@ -85,6 +94,8 @@ class Transformer final : public LanguageModel {
     kernels::ConfidenceKind greedy_kind = kernels::ConfidenceKind::kMaxProb;
     std::vector<std::vector<float>>* hidden_states = nullptr;
     std::span<QueryCapture> captures;
+    std::span<const std::vector<int32_t>> log_prob_tokens;  // with log_probs
+    std::vector<std::vector<double>>* log_probs = nullptr;
   };
   absl::Status run_guarded(std::span<const SequenceForward> batch, const ForwardOutputs& out);
   absl::Status run(std::span<const SequenceForward> batch, const ForwardOutputs& out);
@@ -102,6 +113,8 @@ class Transformer final : public LanguageModel {
   DeviceBuffer<float> captured_q_;
   DeviceBuffer<int32_t> greedy_ids_;
   DeviceBuffer<double> greedy_conf_;
+  DeviceBuffer<int32_t> log_prob_tokens_;
+  DeviceBuffer<double> log_probs_;
 };
 
 }  // namespace dllm

@@ -66,8 +66,8 @@ absl::StatusOr<std::vector<std::shared_ptr<const ChunkKv>>> encode_chunks(
                      .causal = true,
                      .logit_rows = std::span<const int32_t>(&last_rows[c], 1)});
   }
-  std::vector<std::vector<float>> logits;
-  if (absl::Status s = model.forward(batch, &logits); !s.ok()) return s;
+  std::vector<std::vector<float>> logits;  // Dream only: LLaDA's last row stays on the device
+  if (absl::Status s = model.forward(batch, shifted ? &logits : nullptr); !s.ok()) return s;
   for (size_t c = 0; c < chunks.size(); ++c) {
     auto kv = std::make_shared<ChunkKv>(*pool, model.kv_cache_pages(*caches[c]),
                                         std::vector<int32_t>(prefix.begin(), prefix.end()),
@@ -121,16 +121,18 @@ absl::Status run_suffixes(Transformer& model, std::vector<SuffixRun>& runs,
                      .logit_rows = r.logit_rows});
     counters.score_rows += static_cast<int64_t>(r.ids.size());
   }
-  std::vector<std::vector<float>> logits;
-  if (absl::Status s = model.forward(batch, &logits); !s.ok()) return s;
+  // Log-probabilities are reduced where the logits are; a row without a target reads token 0.
+  std::vector<std::vector<int32_t>> tokens(runs.size());
+  for (size_t i = 0; i < runs.size(); ++i) {
+    tokens[i].assign(runs[i].logit_rows.size(), 0);
+    for (size_t r = 0; r < runs[i].targets.size(); ++r) tokens[i][r] = suffix[runs[i].targets[r]];
+  }
+  std::vector<std::vector<double>> log_probs;
+  if (absl::Status s = model.forward_log_probs(batch, tokens, &log_probs); !s.ok()) return s;
   ++counters.score_forwards;
   counters.score_sequences += static_cast<int64_t>(runs.size());
-  const size_t width = model.config().embedding_rows;
   for (size_t i = 0; i < runs.size(); ++i)
-    for (size_t r = 0; r < runs[i].targets.size(); ++r) {
-      std::span<const float> row(logits[i].data() + r * width, width);
-      scores[runs[i].chunk] += log_prob(row, suffix[runs[i].targets[r]]);
-    }
+    for (size_t r = 0; r < runs[i].targets.size(); ++r) scores[runs[i].chunk] += log_probs[i][r];
   if (keep != nullptr)
     for (auto& c : caches) keep->push_back(std::move(c));
   return absl::OkStatus();

@@ -1,38 +1,103 @@
 // Stitching cached chunk K/V into one decode cache (page sharing where nothing moves, re-rotated
-// copies elsewhere).
+// copies elsewhere, moved by the backend's rerotate_kv_rows wherever the pool lives).
 #include "common/sparse/prompt_stitching.h"
 
 #include <algorithm>
+#include <exception>
+#include <new>
 #include <numeric>
+#include <string>
 
 #include "absl/strings/str_cat.h"
-#include "kernels/cpu/prefilling_kernels.h"
+#include "common/model/device_buffer.h"
 
 namespace dllm {
 namespace {
 
-// K/V rows to move from one source chunk for one layer.
+// The K/V rows to move, every (layer, chunk) segment back to back: one upload per request. A slot
+// is a RoPE position both in an encoded chunk and in the compressed prompt, so the source and
+// destination slots double as the positions to rotate from and to.
 struct Moves {
-  std::vector<int32_t> src_slots, dst_slots, from, to, heads;
+  struct Segment {
+    int layer = 0;
+    int chunk = 0;
+    size_t begin = 0;
+    size_t count = 0;
+  };
+  std::vector<int32_t> src_slots, dst_slots, heads;
+  std::vector<Segment> segments;
+  void reserve(size_t n) {
+    src_slots.reserve(n);
+    dst_slots.reserve(n);
+    heads.reserve(n);
+  }
   void add(int src, int dst, int head) {
     src_slots.push_back(src);
     dst_slots.push_back(dst);
-    from.push_back(src);  // slot = position in an encoded chunk
-    to.push_back(dst);    // and in the compressed prompt
     heads.push_back(head);
   }
+  void close_segment(int layer, int chunk) {
+    const size_t begin = segments.empty() ? 0 : segments.back().begin + segments.back().count;
+    if (src_slots.size() > begin)
+      segments.push_back({layer, chunk, begin, src_slots.size() - begin});
+  }
 };
+
+// Every segment's rows moved by the backend; the row arrays and the chunks' page tables are
+// uploaded to backend memory once.
+absl::Status move_rows(Transformer& model, KvPool& pool, const KvCache& dst_cache,
+                       std::span<const std::shared_ptr<const ChunkKv>> chunks, const Moves& m,
+                       bool per_head) {
+  kernels::Backend* be = model.backend();
+  const ModelConfig& c = model.config();
+  try {
+    const size_t n = m.src_slots.size();
+    DeviceBuffer<int32_t> rows(be, 3 * std::max<size_t>(n, 1));
+    const std::vector<int32_t>* parts[] = {&m.src_slots, &m.dst_slots, &m.heads};
+    for (int i = 0; i < 3; ++i)
+      be->copy_from_host(rows.data() + i * n, parts[i]->data(), n * sizeof(int32_t));
+    std::vector<int32_t> tables;
+    std::vector<size_t> table_offset;
+    for (const auto& kv : chunks) {
+      table_offset.push_back(tables.size());
+      tables.insert(tables.end(), kv->pages().begin(), kv->pages().end());
+    }
+    DeviceBuffer<int32_t> tables_dev(be, tables.size());
+    be->copy_from_host(tables_dev.data(), tables.data(), tables.size() * sizeof(int32_t));
+    const std::vector<double> inv = c.rope_inv_freq();
+    const std::vector<float> inv_f(inv.begin(), inv.end());
+    DeviceBuffer<float> inv_freq(be, inv_f.size());
+    be->copy_from_host(inv_freq.data(), inv_f.data(), inv_f.size() * sizeof(float));
+    for (const Moves::Segment& seg : m.segments) {
+      const size_t b = seg.begin;
+      be->rerotate_kv_rows(
+          {.src = pool.layer_view(seg.layer, tables_dev.data() + table_offset[seg.chunk]),
+           .dst = model.kv_cache_layer(dst_cache, seg.layer),
+           .num_rows = static_cast<int>(seg.count),
+           .num_kv_heads = c.num_kv_heads,
+           .head_dim = c.head_dim,
+           .src_slots = rows.data() + b,
+           .dst_slots = rows.data() + n + b,
+           .from_positions = rows.data() + b,
+           .to_positions = rows.data() + n + b,
+           .heads = per_head ? rows.data() + 2 * n + b : nullptr,
+           .inv_freq = inv_freq.data()});
+    }
+    be->synchronize();
+  } catch (const std::bad_alloc& e) {
+    return absl::ResourceExhaustedError(absl::StrCat("stitching: out of memory: ", e.what()));
+  } catch (const std::exception& e) {
+    return absl::InternalError(
+        absl::StrCat("stitching: ", std::string(be->name()), " backend error: ", e.what()));
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace
 
 absl::StatusOr<StitchedPrompt> stitch_prompt_cache(
     Transformer& model, std::span<const std::shared_ptr<const ChunkKv>> chunks,
     std::span<const ChunkTokenSelection> selections, int extra_slots) {
-  if (model.backend()->name() != "cpu") {
-    return absl::UnimplementedError(
-        absl::StrCat("reuse mode stitches chunk K/V on the CPU backend only for now (no ",
-                     std::string(model.backend()->name()), " kernel for rerotate_kv_rows yet)"));
-  }
   if (chunks.empty()) return absl::InvalidArgumentError("stitching: no chunks");
   if (!selections.empty() && selections.size() != chunks.size())
     return absl::InvalidArgumentError("stitching: one token selection per chunk");
@@ -88,12 +153,11 @@ absl::StatusOr<StitchedPrompt> stitch_prompt_cache(
   if (!cache.ok()) return cache.status();
   out.cache = std::move(*cache);
 
-  const std::vector<double> inv = c.rope_inv_freq();
-  const std::vector<float> inv_freq(inv.begin(), inv.end());
+  Moves m;
+  m.reserve(static_cast<size_t>(c.num_layers) * (per_head ? c.num_kv_heads : 1) *
+            (out.frozen_len - first_copied));
   for (int layer = 0; layer < c.num_layers; ++layer) {
-    const kernels::KvView dst = model.kv_cache_layer(*out.cache, layer);
     for (size_t j = 0; j < chunks.size(); ++j) {
-      Moves m;
       for (int h = 0; h < c.num_kv_heads; ++h) {
         const int head = per_head ? h : -1;
         if (j == 0)
@@ -105,24 +169,11 @@ absl::StatusOr<StitchedPrompt> stitch_prompt_cache(
         }
         if (!per_head) break;  // one row moves every head
       }
-      if (m.src_slots.empty()) continue;
-      // The source's page table: host memory is the CPU backend's memory.
-      kernels::cpu::KvRerotateParams p;
-      p.src = (*pool)->layer_view(layer, chunks[j]->pages().data());
-      p.dst = dst;
-      p.num_rows = static_cast<int>(m.src_slots.size());
-      p.num_kv_heads = c.num_kv_heads;
-      p.head_dim = c.head_dim;
-      p.src_slots = m.src_slots.data();
-      p.dst_slots = m.dst_slots.data();
-      p.from_positions = m.from.data();
-      p.to_positions = m.to.data();
-      p.heads = per_head ? m.heads.data() : nullptr;
-      p.inv_freq = inv_freq.data();
-      kernels::cpu::rerotate_kv_rows(p);
-      out.rows_moved += p.num_rows;
+      m.close_segment(layer, static_cast<int>(j));
     }
   }
+  if (absl::Status s = move_rows(model, **pool, *out.cache, chunks, m, per_head); !s.ok()) return s;
+  out.rows_moved = static_cast<int64_t>(m.src_slots.size());
   return out;
 }
 

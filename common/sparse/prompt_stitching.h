@@ -27,7 +27,7 @@ struct StitchedPrompt {
 // `chunks`: the selected chunks in source order, all encoded after the same prefix.
 // `selections`: empty (every token), or one per chunk (global or per-head kept tokens).
 // The prefix and the leading run of slots that do not move share the first chunk's pages
-// (whole pages only); every other row is copied with rerotate_kv_rows. CPU backend only for now.
+// (whole pages only); every other row is copied with the backend's rerotate_kv_rows.
 absl::StatusOr<StitchedPrompt> stitch_prompt_cache(
     Transformer& model, std::span<const std::shared_ptr<const ChunkKv>> chunks,
     std::span<const ChunkTokenSelection> selections, int extra_slots);

@@ -28,13 +28,15 @@ std::vector<int> top_tokens(std::span<const float> pooled, int capacity, bool ke
 
 // Attention the last `probe_rows` query rows pay each chunk token, per layer and KV head:
 // [chunk][(layer * kv_heads + head) * chunk_len + token], the rows running as the clean scoring
-// suffix (query ++ draft, causal) over each chunk's shared pages. CPU backend only for now (the
-// key scores read the pool on the host).
+// suffix (query ++ draft, causal) over each chunk's shared pages. Computed on the model's backend
+// and copied to the host (tests, reports); select_chunk_tokens keeps them on the backend.
 absl::StatusOr<std::vector<std::vector<float>>> chunk_token_attention(
     Transformer& model, std::span<const std::shared_ptr<const ChunkKv>> chunks,
     std::span<const int32_t> suffix, int query_len, int probe_rows, int score_batch);
 
-// The kept tokens of each chunk under options.token_capacity / token_select.
+// The kept tokens of each chunk under options.token_capacity / token_select: scores, their sum
+// over (layer, KV head) for global selection, max-pooling and the top-capacity pick all run on the
+// backend (select_top_tokens); only the kept indices cross to the host.
 absl::StatusOr<std::vector<ChunkTokenSelection>> select_chunk_tokens(
     Transformer& model, std::span<const std::shared_ptr<const ChunkKv>> chunks,
     std::span<const int32_t> suffix, int query_len, const PrefillingOptions& options);

@@ -1,14 +1,16 @@
 // CpuBackend: the reference implementation of the Backend op set on host memory.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 #include "kernels/backend.h"
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/prefilling_kernels.h"
 
 namespace dllm::kernels {
 namespace {
@@ -90,6 +92,13 @@ class CpuBackend final : public Backend {
         cpu::greedy_confidence_row(logits + i * vocab, vocab, kind, ids + i, conf + i);
     });
   }
+  void fill_zero(void* dst, size_t bytes) override { std::memset(dst, 0, bytes); }
+  void rerotate_kv_rows(const KvRerotateParams& p) override { cpu::rerotate_kv_rows(p); }
+  void accumulate_key_attention_scores(const KeyAttentionScoreParams& p) override {
+    cpu::accumulate_key_attention_scores(p);
+  }
+  void select_top_tokens(const TokenSelectParams& p) override { cpu::select_top_tokens(p); }
+  void target_log_probs(const TargetLogProbParams& p) override { cpu::target_log_probs(p); }
   size_t free_memory_bytes() override {
     const long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     return pages > 0 && page > 0 ? static_cast<size_t>(pages) * page : 0;

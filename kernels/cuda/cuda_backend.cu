@@ -76,6 +76,7 @@ class CudaBackend final : public Backend {
     activations_.release();
     bias_.release();
     attention_scratch_.release();
+    key_score_scratch_.release();
     cudaStreamSynchronize(stream_);
     cudaStreamDestroy(stream_);
     cudaGetLastError();
@@ -169,6 +170,27 @@ class CudaBackend final : public Backend {
     DeviceScope scope(device_);
     launch_greedy_confidence(logits, n, vocab, kind, ids, conf, stream_);
   }
+  void fill_zero(void* dst, size_t bytes) override {
+    if (bytes == 0) return;
+    DeviceScope scope(device_);
+    DLLM_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, stream_));
+  }
+  void rerotate_kv_rows(const KvRerotateParams& p) override {
+    DeviceScope scope(device_);
+    launch_rerotate_kv_rows(p, stream_);
+  }
+  void accumulate_key_attention_scores(const KeyAttentionScoreParams& p) override {
+    DeviceScope scope(device_);
+    launch_accumulate_key_attention_scores(p, key_score_scratch_, stream_);
+  }
+  void select_top_tokens(const TokenSelectParams& p) override {
+    DeviceScope scope(device_);
+    launch_select_top_tokens(p, stream_);
+  }
+  void target_log_probs(const TargetLogProbParams& p) override {
+    DeviceScope scope(device_);
+    launch_target_log_probs(p, stream_);
+  }
   size_t free_memory_bytes() override;
 
  private:
@@ -179,6 +201,7 @@ class CudaBackend final : public Backend {
   StreamScratch activations_;  // x in the weight dtype for bf16/f16 GEMMs
   StreamScratch bias_;         // a non-fp32 bias widened to fp32
   StreamScratch attention_scratch_;
+  StreamScratch key_score_scratch_;  // softmax statistics of the key-score kernel
   std::vector<void*> uploads_;
 };
 

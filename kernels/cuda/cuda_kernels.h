@@ -8,6 +8,7 @@
 
 #include "kernels/cuda/device_memory.h"
 #include "kernels/cuda/split_kv_plan.h"
+#include "kernels/prefilling_params.h"
 #include "kernels/tensor_view.h"
 
 namespace dllm::kernels::cuda {
@@ -59,5 +60,14 @@ void launch_write_kv(const float* k_rows, const float* v_rows, int n, int row_el
 
 void launch_greedy_confidence(const float* logits, int n, int vocab, ConfidenceKind kind,
                               int32_t* ids, double* conf, cudaStream_t stream);
+
+// Prefilling-dLLM (kernels/prefilling_params.h; prefilling_kernels.cu). The key scores keep their
+// per-(row, head) softmax statistics in `scratch`. select_top_tokens throws std::invalid_argument
+// when a chunk's scores do not fit in one block's shared memory (about 28K tokens on an H100).
+void launch_rerotate_kv_rows(const KvRerotateParams& p, cudaStream_t stream);
+void launch_accumulate_key_attention_scores(const KeyAttentionScoreParams& p,
+                                            StreamScratch& scratch, cudaStream_t stream);
+void launch_select_top_tokens(const TokenSelectParams& p, cudaStream_t stream);
+void launch_target_log_probs(const TargetLogProbParams& p, cudaStream_t stream);
 
 }  // namespace dllm::kernels::cuda
