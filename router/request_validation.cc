@@ -2,6 +2,7 @@
 #include "router/request_validation.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/sparse/sparse_policy.h"
 
 namespace dllm::router {
 
@@ -23,9 +24,15 @@ absl::Status validate_generate_request(const v1::GenerateRequest& request,
     case v1::GenerateRequest::PROMPT_NOT_SET:
       return absl::InvalidArgumentError("empty prompt: give prompt text or ids");
   }
-  if (!request.policy().empty() && request.policy() != "dense")
-    return absl::InvalidArgumentError(
-        absl::StrCat("policy '", request.policy(), "' is not served yet (only dense)"));
+  if (static_cast<int64_t>(request.ByteSizeLong()) > limits.max_request_bytes)
+    return absl::InvalidArgumentError(absl::StrCat("request is ", request.ByteSizeLong(),
+                                                   " bytes; this server takes at most ",
+                                                   limits.max_request_bytes));
+  if (!request.policy().empty())
+    if (absl::StatusOr<SparsePolicy> p = parse_sparse_policy(request.policy()); !p.ok())
+      return p.status();
+  if (!request.context().empty() && request.prompt_case() != v1::GenerateRequest::kText)
+    return absl::InvalidArgumentError("context goes with a text prompt (the question)");
   const v1::GenerationParams& p = request.params();
   if (p.has_gen_length() && (p.gen_length() <= 0 || p.gen_length() > limits.max_gen_length))
     return absl::InvalidArgumentError(absl::StrCat(

@@ -1,9 +1,42 @@
 #!/usr/bin/env bash
-# The main job: install dependencies, build, and generate text with the bundled model on CPU.
+# The main job: install dependencies, build, start router + prefill node + decode node as
+# separate processes on loopback with the bundled model on CPU, send a real request through
+# `dllm client` (answer streamed block by block), and shut everything down cleanly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install-deps.sh
 bash tools/build.sh dllm
 model="${DLLM_MODEL:-models/llada-tiny}"
 prompt="${1:-What is the capital of France?}"
-./build/bin/dllm generate --model "$model" --prompt "$prompt" --gen-length 32 --block-length 8 --steps 16
+dllm=./build/bin/dllm
+logs="$(mktemp -d)"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+# Starts a process in the background and waits for its stderr to show `marker`.
+start() {
+  local name="$1" marker="$2"; shift 2
+  "$@" 2>"$logs/$name.log" &
+  pids+=("$!")
+  for _ in $(seq 1 200); do
+    grep -q "$marker" "$logs/$name.log" && return 0
+    kill -0 "${pids[-1]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "demo: $name did not start:" >&2
+  cat "$logs/$name.log" >&2
+  exit 1
+}
+
+start router "serving role router" "$dllm" serve --role router --model "$model" --listen 127.0.0.1:0
+router_addr="$(sed -n 's/.*serving role router on //p' "$logs/router.log" | head -1)"
+start prefill "registered with router" "$dllm" serve --role prefill --model "$model" \
+  --router "$router_addr" --node-id prefill-0 --transport ucx
+start decode "registered with router" "$dllm" serve --role decode --model "$model" \
+  --router "$router_addr" --node-id decode-0
+echo "demo: router on $router_addr, prefill-0 and decode-0 registered; asking: $prompt" >&2
+"$dllm" client --router "$router_addr" --prompt "$prompt" --gen-length 32 --block-length 8 --steps 16

@@ -101,4 +101,10 @@ class DenoisingSequence {
   GenerationResult result_;
 };
 
+// One denoising step of every unfinished sequence, sharing one model forward (the sequences may
+// join and leave between calls: continuous batching). false once none had work left. A
+// sequence's tokens do not depend on the others in the batch.
+absl::StatusOr<bool> step_sequences(LanguageModel& model,
+                                    std::span<DenoisingSequence* const> sequences);
+
 }  // namespace dllm

@@ -16,7 +16,7 @@ absl::Status with_request(const absl::Status& status, size_t index) {
 
 // Gives each sequence the outputs of the forwards it planned (in batch order).
 template <typename Output, typename Apply>
-absl::Status hand_out(std::vector<std::unique_ptr<DenoisingSequence>>& sequences,
+absl::Status hand_out(std::span<DenoisingSequence* const> sequences,
                       const std::vector<size_t>& forwards_of, std::span<Output> outputs,
                       Apply apply) {
   size_t offset = 0;
@@ -29,54 +29,65 @@ absl::Status hand_out(std::vector<std::unique_ptr<DenoisingSequence>>& sequences
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<GenerationResult>> run_sequences(
-    LanguageModel& model, std::vector<std::unique_ptr<DenoisingSequence>>& sequences) {
+}  // namespace
+
+absl::StatusOr<bool> step_sequences(LanguageModel& model,
+                                    std::span<DenoisingSequence* const> sequences) {
   std::vector<SequenceForward> batch;
   std::vector<size_t> forwards_of(sequences.size());
-  std::vector<std::vector<float>> logits;
-  std::vector<std::vector<GreedyChoice>> choices;
-  while (true) {
-    batch.clear();
-    for (size_t i = 0; i < sequences.size(); ++i) {
-      const size_t before = batch.size();
-      sequences[i]->stop_if_requested();
-      sequences[i]->plan_step(&batch);
-      forwards_of[i] = batch.size() - before;
-    }
-    if (batch.empty()) break;
-    // One greedy kind across the batch: reduce the logits where they are (a GPU sends back
-    // 12 bytes a row instead of the vocabulary).
-    std::optional<kernels::ConfidenceKind> kind;
-    bool all_greedy = true;
-    for (size_t i = 0; i < sequences.size() && all_greedy; ++i) {
-      if (forwards_of[i] == 0) continue;
-      const auto k = sequences[i]->greedy_kind();
-      all_greedy = k.has_value() && (!kind || *kind == *k);
-      kind = k;
-    }
-    if (all_greedy && kind) {
-      choices.clear();
-      if (absl::Status s = model.forward_greedy(batch, *kind, &choices); !s.ok()) return s;
-      if (choices.size() != batch.size())
-        return absl::InternalError("the model returned greedy choices for another batch size");
-      absl::Status s = hand_out(sequences, forwards_of, std::span(choices),
-                                [](DenoisingSequence& seq, auto outputs) {
-                                  return seq.apply_greedy(outputs);
-                                });
-      if (!s.ok()) return s;
-      continue;
-    }
-    logits.clear();
-    if (absl::Status s = model.forward(batch, &logits); !s.ok()) return s;
-    if (logits.size() != batch.size()) {
-      return absl::InternalError(absl::StrCat("the model returned logits for ", logits.size(),
-                                              " of ", batch.size(), " sequences"));
-    }
-    absl::Status s = hand_out(sequences, forwards_of, std::span(logits),
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    const size_t before = batch.size();
+    sequences[i]->stop_if_requested();
+    sequences[i]->plan_step(&batch);
+    forwards_of[i] = batch.size() - before;
+  }
+  if (batch.empty()) return false;
+  // One greedy kind across the batch: reduce the logits where they are (a GPU sends back
+  // 12 bytes a row instead of the vocabulary).
+  std::optional<kernels::ConfidenceKind> kind;
+  bool all_greedy = true;
+  for (size_t i = 0; i < sequences.size() && all_greedy; ++i) {
+    if (forwards_of[i] == 0) continue;
+    const auto k = sequences[i]->greedy_kind();
+    all_greedy = k.has_value() && (!kind || *kind == *k);
+    kind = k;
+  }
+  if (all_greedy && kind) {
+    std::vector<std::vector<GreedyChoice>> choices;
+    if (absl::Status s = model.forward_greedy(batch, *kind, &choices); !s.ok()) return s;
+    if (choices.size() != batch.size())
+      return absl::InternalError("the model returned greedy choices for another batch size");
+    absl::Status s = hand_out(sequences, forwards_of, std::span(choices),
                               [](DenoisingSequence& seq, auto outputs) {
-                                return seq.apply_logits(outputs);
+                                return seq.apply_greedy(outputs);
                               });
     if (!s.ok()) return s;
+    return true;
+  }
+  std::vector<std::vector<float>> logits;
+  if (absl::Status s = model.forward(batch, &logits); !s.ok()) return s;
+  if (logits.size() != batch.size()) {
+    return absl::InternalError(absl::StrCat("the model returned logits for ", logits.size(),
+                                            " of ", batch.size(), " sequences"));
+  }
+  absl::Status s = hand_out(sequences, forwards_of, std::span(logits),
+                            [](DenoisingSequence& seq, auto outputs) {
+                              return seq.apply_logits(outputs);
+                            });
+  if (!s.ok()) return s;
+  return true;
+}
+
+namespace {
+
+absl::StatusOr<std::vector<GenerationResult>> run_sequences(
+    LanguageModel& model, std::vector<std::unique_ptr<DenoisingSequence>>& sequences) {
+  std::vector<DenoisingSequence*> views;
+  for (auto& seq : sequences) views.push_back(seq.get());
+  while (true) {
+    absl::StatusOr<bool> stepped = step_sequences(model, views);
+    if (!stepped.ok()) return stepped.status();
+    if (!*stepped) break;
   }
   std::vector<GenerationResult> results;
   results.reserve(sequences.size());

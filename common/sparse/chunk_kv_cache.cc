@@ -76,4 +76,20 @@ void ChunkKvCache::clear() {
   stats_.pages = 0;
 }
 
+uint64_t chunk_affinity_key(uint64_t prefix_hash, uint64_t chunk_hash) {
+  // splitmix64 of the pair: a different prefix moves every chunk's key.
+  uint64_t z = prefix_hash * 0x9E3779B97F4A7C15ULL ^ chunk_hash;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+std::vector<uint64_t> ChunkKvCache::affinity_keys(size_t max) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<uint64_t> keys;
+  for (auto it = lru_.begin(); it != lru_.end() && keys.size() < max; ++it)
+    keys.push_back(chunk_affinity_key(it->key.prefix_hash, it->key.chunk_hash));
+  return keys;
+}
+
 }  // namespace dllm

@@ -66,6 +66,10 @@ struct ChunkKvCacheStats {
   int64_t pages = 0;  // held by the entries
 };
 
+// One number per (prefix, chunk) that router and prefill node both compute: the router places a
+// request on the node already holding most of its chunks.
+uint64_t chunk_affinity_key(uint64_t prefix_hash, uint64_t chunk_hash);
+
 class ChunkKvCache {
  public:
   // max_pages: the budget of pages the entries may hold (an entry alone above it is not kept).
@@ -79,6 +83,9 @@ class ChunkKvCache {
   // until the pages fit the budget. Evicted pages stay alive while someone else holds them.
   void insert(const ChunkKvKey& key, std::shared_ptr<const ChunkKv> entry);
   ChunkKvCacheStats stats() const;
+  // The affinity keys (chunk_affinity_key) of up to `max` most recently used entries: what a
+  // prefill node tells the router it holds.
+  std::vector<uint64_t> affinity_keys(size_t max) const;
   void clear();
 
  private:

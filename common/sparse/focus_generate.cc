@@ -9,14 +9,10 @@
 
 namespace dllm {
 
-namespace {
-
-// The Focus-dLLM step loop over one sequence, with an optional frozen prompt cache (reuse mode).
-absl::StatusOr<GenerationResult> run_focus(LanguageModel& model, std::span<const int32_t> prompt,
-                                           const GenerationOptions& options,
-                                           const FocusOptions& focus,
-                                           std::optional<FrozenPromptCache> frozen,
-                                           FocusCounters* counters, const BlockCallback& on_block) {
+absl::StatusOr<std::unique_ptr<DenoisingSequence>> make_focus_sequence(
+    LanguageModel& model, std::span<const int32_t> prompt, const GenerationOptions& options,
+    const FocusOptions& focus, std::optional<FrozenPromptCache> frozen,
+    const BlockCallback& on_block) {
   if (absl::Status s = validate_focus_options(focus, model.config()); !s.ok()) return s;
   if (absl::Status s = validate_focus_generation(options); !s.ok()) return s;
   GenerationOptions dual = options;
@@ -26,27 +22,33 @@ absl::StatusOr<GenerationResult> run_focus(LanguageModel& model, std::span<const
                                : DenoisingSequence::create(model, prompt, {}, dual, on_block);
   if (!seq.ok()) return seq.status();
   const int prompt_len = static_cast<int>(prompt.size());
-  auto selector = std::make_unique<FocusRowSelector>(focus, model.config(), dual, prompt_len,
-                                                     prompt_len + dual.gen_length);
-  FocusRowSelector* focus_rows = selector.get();
-  (*seq)->set_row_focus(std::move(selector));
+  (*seq)->set_row_focus(std::make_unique<FocusRowSelector>(focus, model.config(), dual, prompt_len,
+                                                          prompt_len + dual.gen_length));
+  return seq;
+}
 
-  std::vector<SequenceForward> batch;
-  std::vector<std::vector<float>> logits;
-  std::vector<std::vector<GreedyChoice>> choices;
+FocusCounters focus_counters_of(const DenoisingSequence& sequence) {
+  const auto* selector = dynamic_cast<const FocusRowSelector*>(sequence.row_focus());
+  return selector != nullptr ? selector->counters() : FocusCounters{};
+}
+
+namespace {
+
+// The Focus-dLLM step loop over one sequence, with an optional frozen prompt cache (reuse mode).
+absl::StatusOr<GenerationResult> run_focus(LanguageModel& model, std::span<const int32_t> prompt,
+                                           const GenerationOptions& options,
+                                           const FocusOptions& focus,
+                                           std::optional<FrozenPromptCache> frozen,
+                                           FocusCounters* counters, const BlockCallback& on_block) {
+  auto seq = make_focus_sequence(model, prompt, options, focus, std::move(frozen), on_block);
+  if (!seq.ok()) return seq.status();
+  DenoisingSequence* one[] = {seq->get()};
   while (true) {
-    batch.clear();
-    (*seq)->plan_step(&batch);
-    if (batch.empty()) break;
-    if (const auto kind = (*seq)->greedy_kind()) {
-      if (absl::Status s = model.forward_greedy(batch, *kind, &choices); !s.ok()) return s;
-      if (absl::Status s = (*seq)->apply_greedy(choices); !s.ok()) return s;
-    } else {
-      if (absl::Status s = model.forward(batch, &logits); !s.ok()) return s;
-      if (absl::Status s = (*seq)->apply_logits(logits); !s.ok()) return s;
-    }
+    absl::StatusOr<bool> stepped = step_sequences(model, one);
+    if (!stepped.ok()) return stepped.status();
+    if (!*stepped) break;
   }
-  if (counters != nullptr) *counters = focus_rows->counters();
+  if (counters != nullptr) *counters = focus_counters_of(**seq);
   return (*seq)->take_result();
 }
 

@@ -123,29 +123,24 @@ absl::StatusOr<PrefillingResult> generate_prefilling(Transformer& model, const P
       });
 }
 
-absl::StatusOr<PrefillingResult> generate_prefilling_with(Transformer& model,
-                                                          const PrefillingRequest& r,
-                                                          ChunkKvCache* chunk_cache,
-                                                          const PrefillingDecoder& decode) {
+absl::StatusOr<PrefillingPrepared> prepare_prefilling(Transformer& model,
+                                                      const PrefillingRequest& r,
+                                                      ChunkKvCache* chunk_cache) {
   const bool reuse = r.prefilling.chunk_mode == ChunkMode::kReuse;
   absl::StatusOr<PrefillingSelection> sel =
       select_prefilling_chunks(model, r, chunk_cache, /*keep_kv=*/reuse);
   if (!sel.ok()) return sel.status();
-  PrefillingResult result;
-  result.report = std::move(sel->report);
-  PrefillingReport& rep = result.report;
-  auto t0 = std::chrono::steady_clock::now();
-
-  absl::StatusOr<GenerationResult> gen;
+  PrefillingPrepared out;
+  out.report = std::move(sel->report);
+  PrefillingReport& rep = out.report;
   if (rep.dense_fallback) {
     rep.prompt = concat({r.prefix, r.context, r.query});
-    gen = decode(rep.prompt, nullptr);
   } else if (!reuse) {
     std::vector<std::vector<int>> kept;
     for (const ChunkTokenSelection& t : sel->tokens) kept.push_back(t.global);
     rep.prompt = compressed_prompt(r.prefix, sel->chunks, sel->selected, kept, r.query);
-    gen = decode(rep.prompt, nullptr);
   } else {
+    const auto t0 = std::chrono::steady_clock::now();
     const int extra = static_cast<int>(r.query.size()) + r.generation.gen_length;
     absl::StatusOr<StitchedPrompt> stitched =
         stitch_prompt_cache(model, sel->selected_kv, sel->tokens, extra);
@@ -155,10 +150,23 @@ absl::StatusOr<PrefillingResult> generate_prefilling_with(Transformer& model,
     rep.shared_pages = stitched->shared_pages;
     rep.prompt = concat({stitched->ids, r.query});
     rep.prefill_seconds = seconds_since(t0);
-    t0 = std::chrono::steady_clock::now();
-    FrozenPromptCache frozen{std::move(stitched->cache), stitched->frozen_len};
-    gen = decode(rep.prompt, &frozen);
+    out.frozen = FrozenPromptCache{std::move(stitched->cache), stitched->frozen_len};
   }
+  return out;
+}
+
+absl::StatusOr<PrefillingResult> generate_prefilling_with(Transformer& model,
+                                                          const PrefillingRequest& r,
+                                                          ChunkKvCache* chunk_cache,
+                                                          const PrefillingDecoder& decode) {
+  absl::StatusOr<PrefillingPrepared> prepared = prepare_prefilling(model, r, chunk_cache);
+  if (!prepared.ok()) return prepared.status();
+  PrefillingResult result;
+  result.report = std::move(prepared->report);
+  PrefillingReport& rep = result.report;
+  const auto t0 = std::chrono::steady_clock::now();
+  absl::StatusOr<GenerationResult> gen =
+      decode(rep.prompt, prepared->frozen ? &*prepared->frozen : nullptr);
   if (!gen.ok()) return gen.status();
   rep.generate_seconds = seconds_since(t0);
   result.generation = std::move(*gen);

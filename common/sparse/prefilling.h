@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -88,6 +89,17 @@ absl::StatusOr<PrefillingResult> generate_prefilling(Transformer& model,
 // prompt's first frozen->frozen_len slots. The default is generate() / generate_with_frozen_prompt().
 using PrefillingDecoder = std::function<absl::StatusOr<GenerationResult>(
     std::span<const int32_t> prompt, FrozenPromptCache* frozen)>;
+// Everything before the denoising loop: selection, then the compressed prompt and (reuse) the
+// stitched cache holding its first frozen.frozen_len slots. What a prefill node hands a decode
+// node; generate_prefilling_with() is prepare_prefilling() followed by the decoder.
+struct PrefillingPrepared {
+  PrefillingReport report;             // report.prompt is the prompt to decode
+  std::optional<FrozenPromptCache> frozen;  // reuse mode (not on a dense fallback)
+};
+absl::StatusOr<PrefillingPrepared> prepare_prefilling(Transformer& model,
+                                                      const PrefillingRequest& request,
+                                                      ChunkKvCache* chunk_cache);
+
 // generate_prefilling() with another denoising loop (prefilling+focus: common/sparse/
 // focus_on_prefilling.h).
 absl::StatusOr<PrefillingResult> generate_prefilling_with(Transformer& model,

@@ -1,6 +1,7 @@
 // Prefix | context | query split of a (chat) prompt.
 #include "common/sparse/prefilling_prompt.h"
 
+#include <optional>
 #include <string>
 
 #include "common/tokenizer/chat_template.h"
@@ -56,6 +57,14 @@ absl::StatusOr<PrefillingPrompt> build_prefilling_prompt(const Tokenizer& tokeni
     *out = std::move(*ids);
   }
   return p;
+}
+
+int32_t default_chunk_bos_id(const ModelConfig& config, const Tokenizer* tokenizer) {
+  if (config.bos_token_id >= 0) return config.bos_token_id;
+  if (tokenizer != nullptr)
+    for (const char* name : {"<|startoftext|>", "<|begin_of_text|>", "<|endoftext|>"})
+      if (std::optional<int32_t> id = tokenizer->token_to_id(name)) return *id;
+  return -1;
 }
 
 }  // namespace dllm

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/model/model_config.h"
 #include "common/tokenizer/tokenizer.h"
 
 namespace dllm {
@@ -28,5 +29,9 @@ absl::StatusOr<PrefillingPrompt> build_prefilling_prompt(const Tokenizer& tokeni
                                                          std::optional<std::string_view> system,
                                                          std::string_view context,
                                                          std::string_view question);
+
+// The BOS anchor id when none is given: the config's, else the tokenizer's start-of-text token
+// (-1 when neither has one). `tokenizer` may be null.
+int32_t default_chunk_bos_id(const ModelConfig& config, const Tokenizer* tokenizer);
 
 }  // namespace dllm

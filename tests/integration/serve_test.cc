@@ -21,98 +21,20 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
+#include "tests/integration/serving_process.h"
 
 namespace dllm {
 namespace {
 
-const std::string kDllm = std::string(DLLM_BINARY_DIR) + "/bin/dllm";
-const std::string kModel = std::string(DLLM_SOURCE_DIR) + "/models/llada-tiny";
-
-// A `dllm serve` child: started with port 0, its address read from its stderr, SIGTERM at the end.
-class ServerProcess {
- public:
-  explicit ServerProcess(std::vector<std::string> args) {
-    int fds[2];
-    if (pipe(fds) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(fds[1], STDERR_FILENO);
-      close(fds[0]);
-      close(fds[1]);
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    close(fds[1]);
-    stderr_fd_ = fds[0];
-    address_ = wait_for_address(std::chrono::seconds(15));
-    // Keep draining so the child never blocks on a full pipe.
-    drain_ = std::thread([this] {
-      char buf[4096];
-      while (read(stderr_fd_, buf, sizeof buf) > 0) {
-      }
-    });
-  }
-  ~ServerProcess() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      int status = 0;
-      waitpid(pid_, &status, 0);
-    }
-    if (drain_.joinable()) drain_.join();
-    if (stderr_fd_ >= 0) close(stderr_fd_);
-  }
-  const std::string& address() const { return address_; }
-  const std::string& log() const { return log_; }
-
- private:
-  std::string wait_for_address(std::chrono::seconds timeout) {
-    const std::string marker = "serving role all on ";
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      pollfd p{stderr_fd_, POLLIN, 0};
-      if (poll(&p, 1, 100) <= 0) continue;
-      char buf[512];
-      const ssize_t n = read(stderr_fd_, buf, sizeof buf);
-      if (n <= 0) return "";  // the server exited
-      log_.append(buf, static_cast<size_t>(n));
-      const size_t at = log_.find(marker);
-      if (at == std::string::npos) continue;
-      const size_t end = log_.find('\n', at);
-      if (end == std::string::npos) continue;
-      return log_.substr(at + marker.size(), end - at - marker.size());
-    }
-    return "";
-  }
-
-  pid_t pid_ = -1;
-  int stderr_fd_ = -1;
-  std::string address_;
-  std::string log_;
-  std::thread drain_;
-};
-
-// The last line `dllm generate ... --print-ids` prints.
-std::string reference_ids(const std::string& flags) {
-  const std::string cmd =
-      kDllm + " generate --model " + kModel + " " + flags + " --print-ids --threads 1 2>/dev/null";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return "";
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  pclose(pipe);
-  std::vector<std::string> lines = absl::StrSplit(out, '\n', absl::SkipEmpty());
-  return lines.empty() ? "" : lines.back();
-}
+using testing_serve::kDllm;
+using testing_serve::kModel;
+using testing_serve::reference_ids;
+using testing_serve::ServingProcess;
 
 class ServeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    server_ = std::make_unique<ServerProcess>(
+    server_ = std::make_unique<ServingProcess>(
         std::vector<std::string>{kDllm, "serve", "--role", "all", "--model", kModel, "--listen",
                                  "127.0.0.1:0", "--threads", "1", "--max-gen-length", "64"});
     ASSERT_FALSE(server_->address().empty()) << "server did not start:\n" << server_->log();
@@ -122,18 +44,12 @@ class ServeTest : public ::testing::Test {
     stub_ = v1::Generation::NewStub(channel_);
   }
 
-  // Runs Generate to its end: the messages received and the final status.
   grpc::Status generate(const v1::GenerateRequest& request,
                         std::vector<v1::GenerateResponse>* responses) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-    auto reader = stub_->Generate(&context, request);
-    v1::GenerateResponse response;
-    while (reader->Read(&response)) responses->push_back(response);
-    return reader->Finish();
+    return testing_serve::generate(*stub_, request, responses, std::chrono::seconds(20));
   }
 
-  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<ServingProcess> server_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Generation::Stub> stub_;
 };

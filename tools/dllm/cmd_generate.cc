@@ -10,47 +10,28 @@
 #include "absl/strings/str_join.h"
 #include "common/generate/generate.h"
 #include "common/model/load_model.h"
-#include "common/sparse/focus_generate.h"
-#include "common/sparse/focus_on_prefilling.h"
-#include "common/sparse/prefilling.h"
+#include "common/pipeline/engine_request.h"
 #include "common/sparse/prefilling_prompt.h"
 #include "common/sparse/sparse_policy.h"
 #include "common/tokenizer/tokenizer.h"
 #include "tools/dllm/commands.h"
 #include "tools/dllm/engine_options.h"
+#include "tools/dllm/generation_flags.h"
 #include "tools/dllm/policy_flags.h"
 
 namespace dllm::cli {
 namespace {
 
 const std::vector<OptionSpec>& generate_specs() {
-  static const std::vector<OptionSpec> specs = {
-      {"model", true, "checkpoint directory (config.json, safetensors, tokenizer)"},
-      {"prompt", true, "prompt text"},
-      {"prompt-ids", true, "prompt as comma-separated token ids (instead of --prompt)"},
-      {"chat", false, "wrap --prompt as a user turn in the model's chat template"},
-      {"system", true, "system message for --chat"},
-      {"gen-length", true, "tokens to generate (default 128)"},
-      {"block-length", true, "semi-autoregressive block (default: 32 for LLaDA, gen-length for Dream)"},
-      {"steps", true, "denoising steps over all blocks (default: gen-length)"},
-      {"temperature", true, "0 = greedy (default 0)"},
-      {"remasking", true, "LLaDA: low_confidence (default) | random"},
-      {"alg", true, "Dream: entropy (default) | maskgit_plus | topk_margin | origin"},
-      {"threshold", true, "confidence-threshold parallel decoding τ in (0,1]; 0 = off"},
-      {"cache", true, "block K/V cache: none (default) | prefix | dual"},
-      {"cfg-scale", true, "LLaDA classifier-free guidance scale (default 0)"},
-      {"top-p", true, "Dream nucleus sampling (default 1 = off)"},
-      {"sample-top-k", true, "Dream top-k sampling (default 0 = off)"},
-      {"alg-temp", true, "Dream: sample positions with this temperature (default 0)"},
-      {"eps", true, "Dream: final timestep (default 0.001)"},
-      {"seed", true, "random seed (default 0)"},
-      {"stop-after-eos-block", false, "stop once a finished block is all EOS/EoT"},
-      {"print-ids", false, "print the generated ids, comma-separated, as the last line"},
-      {"stream", false, "print each block's text as soon as it is finished"},
-      {"context", true, "the document (with --prompt as the question); chunked by --policy prefilling[+focus]"},
-      {"context-file", true, "read the document from this file"},
-      kKvPoolOption, kKvPageOption, kDeviceOption, kThreadsOption, kConfigOption, kHelpOption};
-  static const std::vector<OptionSpec> all = with_policy_options(specs);
+  static const std::vector<OptionSpec> all = [] {
+    std::vector<OptionSpec> specs = {
+        {"model", true, "checkpoint directory (config.json, safetensors, tokenizer)"},
+        {"stream", false, "print each block's text as soon as it is finished"},
+        kKvPoolOption, kKvPageOption, kDeviceOption, kThreadsOption, kConfigOption, kHelpOption};
+    const std::vector<OptionSpec>& shared = prompt_and_generation_specs();
+    specs.insert(specs.begin() + 1, shared.begin(), shared.end());
+    return with_policy_options(specs);
+  }();
   return all;
 }
 
@@ -94,17 +75,6 @@ absl::Status fill_options(const CliArgs& args, const ModelConfig& config, Genera
   o->cache = *cache;
   o->stop_after_stop_block = args.flag("stop-after-eos-block");
   return validate_generation_options(*o, config);
-}
-
-absl::StatusOr<std::string> read_context(const CliArgs& args) {
-  if (args.has("context") && args.has("context-file"))
-    return absl::InvalidArgumentError("give one of --context and --context-file");
-  if (args.has("context")) return args.get("context");
-  std::ifstream in(args.get("context-file"), std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read --context-file ", args.get("context-file")));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 void print_prefilling_report(const PrefillingReport& rep) {
@@ -234,39 +204,30 @@ int run_generate(int argc, char** argv) {
       std::fprintf(stderr, "[block %d] %s\n", block, visible_text(*tok, ids, stops).c_str());
     };
   const auto t0 = std::chrono::steady_clock::now();
-  absl::StatusOr<GenerationResult> result;
-  if (policy_uses_prefilling(*policy)) {
-    PrefillingRequest request{.prefix = parts.prefix, .context = parts.context,
-                              .query = parts.query, .generation = options,
-                              .model_id = dir, .on_block = on_block};
-    if (absl::Status st = fill_prefilling_options(*args, config, tok.get(), &request.prefilling);
+  // The engine path the servers run too (prepare, then decode): one answer either way.
+  EngineRequestSpec spec{.policy = *policy, .generation = options, .model_id = dir};
+  if (has_context) {
+    spec.prefix = parts.prefix;
+    spec.context = parts.context;
+    spec.query = parts.query;
+  } else {
+    spec.query = *prompt;
+  }
+  if (policy_uses_prefilling(*policy))
+    if (absl::Status st = fill_prefilling_options(*args, config, tok.get(), &spec.prefilling);
         !st.ok())
       return report_error(st);
-    absl::StatusOr<PrefillingResult> pf;
-    FocusCounters counters;
-    if (policy_uses_focus(*policy)) {
-      FocusOptions focus;
-      if (absl::Status st = fill_focus_options(*args, config, &focus); !st.ok())
-        return report_error(st);
-      pf = generate_prefilling_focus(**model, request, focus, &counters);
-    } else {
-      pf = generate_prefilling(**model, request);
-    }
-    if (!pf.ok()) return report_error(pf.status());
-    print_prefilling_report(pf->report);
-    if (policy_uses_focus(*policy)) print_focus_counters(counters);
-    result = std::move(pf->generation);
-    prompt = std::move(pf->report.prompt);
-  } else if (*policy == SparsePolicy::kFocus) {
-    FocusOptions focus;
-    if (absl::Status st = fill_focus_options(*args, config, &focus); !st.ok())
+  if (policy_uses_focus(*policy))
+    if (absl::Status st = fill_focus_options(*args, config, &spec.focus); !st.ok())
       return report_error(st);
-    FocusCounters counters;
-    result = generate_focus(**model, *prompt, options, focus, &counters, on_block);
-    if (result.ok()) print_focus_counters(counters);
-  } else {
-    result = generate(**model, *prompt, options, on_block);
-  }
+  FocusCounters counters;
+  absl::StatusOr<EngineResult> ran =
+      run_engine_request(**model, spec, /*chunk_cache=*/nullptr, on_block, &counters);
+  if (!ran.ok()) return report_error(ran.status());
+  if (policy_uses_prefilling(*policy)) print_prefilling_report(ran->report);
+  if (policy_uses_focus(*policy)) print_focus_counters(counters);
+  prompt = std::move(ran->prompt);
+  absl::StatusOr<GenerationResult> result = std::move(ran->generation);
   if (!result.ok()) return report_error(result.status());
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 

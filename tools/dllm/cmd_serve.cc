@@ -1,33 +1,122 @@
-// `dllm serve`: the gRPC server; `--role all` runs router, prefill and decode in this process.
+// `dllm serve --role all|router|prefill|decode` (and the `router`, `prefill_node`, `decode_node`
+// executables, which are this with the role fixed): one gRPC server hosting the role's services.
+// `all` hosts the router and both nodes in one process, talking to each other over the same
+// loopback gRPC as separate processes do (K/V over the in-process transport).
 #include <pthread.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <optional>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "router/embedded_server.h"
-#include "router/generation_service.h"
-#include "router/served_model.h"
+#include "common/pipeline/served_model.h"
+#include "common/transfer/transport.h"
+#include "decode_node/decode_service.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+#include "prefill_node/prefill_service.h"
+#include "proto/wire/node_registration.h"
+#include "router/generation_router.h"
+#include "router/registry_service.h"
 #include "tools/dllm/commands.h"
+#include "tools/dllm/engine_options.h"
 
 namespace dllm::cli {
 namespace {
 
 const std::vector<OptionSpec>& serve_specs() {
   static const std::vector<OptionSpec> specs = {
-      {"role", true, "all (default): every role in this process; router|prefill|decode later"},
+      {"role", true, "all (default: every role in this process) | router | prefill | decode"},
       {"model", true, "checkpoint directory (config.json, safetensors, tokenizer)"},
       {"listen", true,
-       "HOST:PORT to serve gRPC on (port 0 picks a free one; default 127.0.0.1:50051)"},
-      {"max-prompt-tokens", true, "longest prompt a request may send (default 8192)"},
-      {"max-gen-length", true, "largest gen_length a request may ask for (default 4096)"},
+       "HOST:PORT to serve gRPC on (port 0 picks a free one; default 127.0.0.1:50051 for "
+       "router/all, 127.0.0.1:0 for nodes)"},
+      {"router", true, "prefill/decode: the router's HOST:PORT to register with"},
+      {"node-id", true, "prefill/decode: this node's name (default ROLE-PID)"},
+      {"transport", true, "prefill: how decode nodes pull K/V: ucx (default) | local (all: local)"},
+      {"ucx-tls", true, "UCX transports for K/V (default tcp)"},
+      {"max-prompt-tokens", true, "router: longest prompt a request may send (default 8192)"},
+      {"max-gen-length", true, "router: largest gen_length a request may ask for (default 4096)"},
+      {"max-request-bytes", true, "router: largest GenerateRequest in bytes (default 4194304)"},
+      {"max-inflight", true, "router: requests in flight before RESOURCE_EXHAUSTED (default 256)"},
+      {"max-attempts", true, "router: placements per request, retries on node failure (default 3)"},
+      {"node-timeout-ms", true, "router: a node silent this long leaves placement (default 2000)"},
+      {"heartbeat-ms", true, "router: heartbeat period asked of nodes (default 500)"},
+      {"max-waiting", true, "prefill/decode: requests queued for the model (default 64)"},
+      {"kv-lease-ms", true, "prefill: exported K/V is freed if not released within (default 30000)"},
+      {"chunk-cache-pages", true, "prefill: K/V pages the chunk cache keeps (default 4096)"},
+      {"pull-timeout-ms", true, "decode: K/V pull timeout (default 10000)"},
+      kKvPoolOption,
+      kKvPageOption,
       kThreadsOption,
       kConfigOption,
       kHelpOption};
   return specs;
 }
+
+struct IntFlags {
+  int max_prompt, max_gen, max_inflight, max_attempts, node_timeout_ms, heartbeat_ms, max_waiting,
+      lease_ms, pull_timeout_ms, threads, max_request_bytes;
+  int64_t chunk_cache_pages;
+};
+
+absl::StatusOr<IntFlags> read_int_flags(const CliArgs& args) {
+  IntFlags f{};
+  struct Spec {
+    const char* name;
+    int fallback;
+    int min;
+    int* out;
+  };
+  int chunk_pages = 0;
+  for (const Spec& s : {Spec{"max-prompt-tokens", 8192, 1, &f.max_prompt},
+                        Spec{"max-gen-length", 4096, 1, &f.max_gen},
+                        Spec{"max-request-bytes", 4 << 20, 1024, &f.max_request_bytes},
+                        Spec{"max-inflight", 256, 1, &f.max_inflight},
+                        Spec{"max-attempts", 3, 1, &f.max_attempts},
+                        Spec{"node-timeout-ms", 2000, 100, &f.node_timeout_ms},
+                        Spec{"heartbeat-ms", 500, 10, &f.heartbeat_ms},
+                        Spec{"max-waiting", 64, 1, &f.max_waiting},
+                        Spec{"kv-lease-ms", 30000, 100, &f.lease_ms},
+                        Spec{"pull-timeout-ms", 10000, 10, &f.pull_timeout_ms},
+                        Spec{"chunk-cache-pages", 4096, 0, &chunk_pages},
+                        Spec{"threads", 0, 0, &f.threads}}) {
+    absl::StatusOr<int> v = args.get_int(s.name, s.fallback);
+    if (!v.ok()) return v.status();
+    if (*v < s.min)
+      return absl::InvalidArgumentError(absl::StrCat("--", s.name, " must be >= ", s.min));
+    *s.out = *v;
+  }
+  f.chunk_cache_pages = chunk_pages;
+  return f;
+}
+
+sigset_t block_shutdown_signals() {
+  // Blocked before gRPC starts its threads, so that only sigwait sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
+// Everything one serving process holds; destroyed in reverse order of declaration.
+struct ServingProcess {
+  std::unique_ptr<ServedModel> engine_model;  // prefill/decode/all
+  std::unique_ptr<transfer::Transport> transport;
+  std::unique_ptr<router::NodeRegistry> registry;
+  std::unique_ptr<router::GenerationRouter> generation;
+  std::unique_ptr<router::RegistryService> registry_service;
+  std::unique_ptr<prefill::PrefillService> prefill;
+  std::unique_ptr<decode::DecodeService> decode;
+  std::unique_ptr<grpc::Server> server;
+  std::vector<std::unique_ptr<wire::NodeRegistration>> registrations;
+};
 
 }  // namespace
 
@@ -35,50 +124,151 @@ int run_serve(int argc, char** argv) {
   const auto& specs = serve_specs();
   CliArgs parsed;
   if (std::optional<int> exit = parse_command_args(argc, argv, "serve", specs, &parsed)) return *exit;
-  const CliArgs* args = &parsed;
-  const std::string role = args->get("role", "all");
-  if (role == "router" || role == "prefill" || role == "decode")
-    return report_error(absl::UnimplementedError(
-        absl::StrCat("--role ", role, " is not built yet; use --role all")));
-  if (role != "all")
+  const CliArgs& args = parsed;
+  const std::string role = args.get("role", "all");
+  if (role != "all" && role != "router" && role != "prefill" && role != "decode")
     return report_error(absl::InvalidArgumentError(
         absl::StrCat("--role must be all, router, prefill or decode, got '", role, "'")));
-  if (!args->has("model")) return report_error(absl::InvalidArgumentError("--model is required"));
-  absl::StatusOr<int> threads = args->get_int("threads", 0);
-  absl::StatusOr<int> max_prompt = args->get_int("max-prompt-tokens", 8192);
-  absl::StatusOr<int> max_gen = args->get_int("max-gen-length", 4096);
-  for (const absl::Status& st : {threads.status(), max_prompt.status(), max_gen.status()})
-    if (!st.ok()) return report_error(st);
-  if (*threads < 0 || *max_prompt <= 0 || *max_gen <= 0)
+  const bool routes = role == "all" || role == "router";
+  const bool prefills = role == "all" || role == "prefill";
+  const bool decodes = role == "all" || role == "decode";
+  if (!args.has("model")) return report_error(absl::InvalidArgumentError("--model is required"));
+  if ((role == "prefill" || role == "decode") && !args.has("router"))
     return report_error(absl::InvalidArgumentError(
-        "--threads must be >= 0; --max-prompt-tokens and --max-gen-length must be >= 1"));
+        absl::StrCat("--role ", role, " needs --router HOST:PORT to register with")));
+  absl::StatusOr<IntFlags> flags = read_int_flags(args);
+  if (!flags.ok()) return report_error(flags.status());
+  const std::string listen = args.get("listen", routes ? "127.0.0.1:50051" : "127.0.0.1:0");
+  const size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    return report_error(
+        absl::InvalidArgumentError(absl::StrCat("--listen must be HOST:PORT, got '", listen, "'")));
+  const std::string transport_name =
+      args.get("transport", role == "all" ? "local" : "ucx");
+  transfer::TransportOptions transport_options;
+  transport_options.ucx_tls = args.get("ucx-tls", transport_options.ucx_tls);
+  absl::StatusOr<TransformerOptions> engine = transformer_options(args);
+  if (!engine.ok()) return report_error(engine.status());
 
-  // Block the shutdown signals before gRPC starts its threads, so that only sigwait sees them.
-  sigset_t shutdown_signals;
-  sigemptyset(&shutdown_signals);
-  sigaddset(&shutdown_signals, SIGTERM);
-  sigaddset(&shutdown_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &shutdown_signals, nullptr);
+  const sigset_t shutdown_signals = block_shutdown_signals();
+  ServingProcess p;
+  const std::string dir = args.get("model");
+  if (prefills || decodes) {
+    absl::StatusOr<std::unique_ptr<ServedModel>> m = ServedModel::load(
+        dir, ServedModelOptions{.load_weights = true, .threads = flags->threads, .engine = *engine});
+    if (!m.ok()) return report_error(m.status());
+    p.engine_model = std::move(*m);
+  }
+  const std::string node_id = args.get("node-id", absl::StrCat(role, "-", getpid()));
+  if (routes) {
+    absl::StatusOr<std::unique_ptr<ServedModel>> m =
+        ServedModel::load(dir, ServedModelOptions{.load_weights = false});
+    if (!m.ok()) return report_error(m.status());
+    p.registry = std::make_unique<router::NodeRegistry>(
+        std::chrono::milliseconds(flags->node_timeout_ms));
+    const std::string model_name = (*m)->name();
+    router::ServingLimits limits{.max_prompt_tokens = flags->max_prompt,
+                                 .max_gen_length = flags->max_gen,
+                                 .max_request_bytes = flags->max_request_bytes,
+                                 .max_inflight = flags->max_inflight,
+                                 .max_attempts = flags->max_attempts};
+    p.generation =
+        std::make_unique<router::GenerationRouter>(std::move(*m), p.registry.get(), limits);
+    p.registry_service = std::make_unique<router::RegistryService>(
+        p.registry.get(), model_name, flags->heartbeat_ms / 1000.0);
+  }
+  if (prefills) {
+    absl::StatusOr<std::unique_ptr<transfer::Transport>> t =
+        transfer::make_transport(transport_name, transport_options);
+    if (!t.ok()) return report_error(t.status());
+    p.transport = std::move(*t);
+    p.prefill = std::make_unique<prefill::PrefillService>(
+        p.engine_model.get(), p.transport.get(),
+        prefill::PrefillServiceOptions{.node_id = role == "all" ? "prefill-local" : node_id,
+                                       .max_waiting = flags->max_waiting,
+                                       .chunk_cache_pages = flags->chunk_cache_pages,
+                                       .lease = std::chrono::milliseconds(flags->lease_ms)});
+  }
+  if (decodes) {
+    p.decode = std::make_unique<decode::DecodeService>(
+        p.engine_model.get(),
+        decode::DecodeServiceOptions{.node_id = role == "all" ? "decode-local" : node_id,
+                                     .max_waiting = flags->max_waiting,
+                                     .pull_timeout = absl::Milliseconds(flags->pull_timeout_ms),
+                                     .transport = transport_options});
+  }
 
-  absl::StatusOr<std::unique_ptr<router::ServedModel>> model =
-      router::ServedModel::load(args->get("model"), *threads);
-  if (!model.ok()) return report_error(model.status());
-  std::vector<std::unique_ptr<router::ServedModel>> models;
-  models.push_back(std::move(*model));
-  auto service = std::make_unique<router::GenerationService>(
-      std::move(models), router::ServingLimits{*max_prompt, *max_gen});
-  absl::StatusOr<router::EmbeddedServer> server =
-      router::start_embedded_server(args->get("listen", "127.0.0.1:50051"), std::move(service));
-  if (!server.ok()) return report_error(server.status());
-  std::fprintf(stderr, "dllm: serving role all on %s\n", server->address.c_str());
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  // Oversized requests reach the handler, which answers INVALID_ARGUMENT with the limit.
+  builder.SetMaxReceiveMessageSize(std::max(64 << 20, 2 * flags->max_request_bytes));
+  for (grpc::Service* s : std::initializer_list<grpc::Service*>{
+           p.generation.get(), p.registry_service.get(), p.prefill.get(), p.decode.get()})
+    if (s != nullptr) builder.RegisterService(s);
+  p.server = builder.BuildAndStart();
+  if (p.server == nullptr || port == 0)
+    return report_error(absl::UnavailableError(absl::StrCat("cannot listen on ", listen)));
+  const std::string address = absl::StrCat(listen.substr(0, colon), ":", port);
+  const std::string router_address = role == "all" ? address : args.get("router");
+  const std::string model_name = p.engine_model ? p.engine_model->name() : "";
+  auto register_node = [&](v1::NodeRole node_role, const std::string& id,
+                           std::function<v1::NodeLoad()> load) {
+    v1::RegisterRequest self;
+    self.set_node_id(id);
+    self.set_role(node_role);
+    self.set_address(address);
+    self.set_model(model_name);
+    p.registrations.push_back(
+        std::make_unique<wire::NodeRegistration>(router_address, self, std::move(load)));
+  };
+  if (p.prefill)
+    register_node(v1::NODE_ROLE_PREFILL, role == "all" ? "prefill-local" : node_id,
+                  [svc = p.prefill.get()] { return svc->load(); });
+  if (p.decode)
+    register_node(v1::NODE_ROLE_DECODE, role == "all" ? "decode-local" : node_id,
+                  [svc = p.decode.get()] { return svc->load(); });
+  auto all_registered = [&] {
+    for (const auto& r : p.registrations)
+      if (!r->registered()) return false;
+    return true;
+  };
+  // One process: ready once its own nodes are in its registry, so the first request finds them.
+  if (role == "all")
+    for (int i = 0; i < 500 && !all_registered(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::fprintf(stderr, "dllm: serving role %s on %s\n", role.c_str(), address.c_str());
   std::fflush(stderr);
 
+  // Wait for a shutdown signal; meanwhile say when the nodes got registered (tests and
+  // operators wait for that line).
+  bool announced = p.registrations.empty();
   int signal = 0;
-  sigwait(&shutdown_signals, &signal);
+  const timespec tick{0, 50 * 1000 * 1000};
+  while ((signal = sigtimedwait(&shutdown_signals, nullptr, &tick)) < 0) {
+    if (!announced && all_registered()) {
+      std::fprintf(stderr, "dllm: registered with router %s as %s\n", router_address.c_str(),
+                   role == "all" ? "prefill-local, decode-local" : node_id.c_str());
+      std::fflush(stderr);
+      announced = true;
+    }
+  }
   std::fprintf(stderr, "dllm: signal %d, shutting down\n", signal);
-  server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  server->server->Wait();
+  p.registrations.clear();  // stop heartbeating first: the router stops placing work here
+  p.server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  p.server->Wait();
   return 0;
+}
+
+int run_serve_as(const char* role, int argc, char** argv) {
+  // `prefill_node ARGS` = `dllm serve --role prefill ARGS`.
+  std::vector<std::string> storage = {argv[0], "serve", "--role", role};
+  for (int i = 1; i < argc; ++i) storage.push_back(argv[i]);
+  std::vector<char*> shifted;
+  for (std::string& s : storage) shifted.push_back(s.data());
+  shifted.push_back(nullptr);
+  return run_serve(static_cast<int>(storage.size()), shifted.data());
 }
 
 }  // namespace dllm::cli

@@ -20,6 +20,9 @@ int run_tokenize(int argc, char** argv);
 int run_inspect(int argc, char** argv);
 int run_eval(int argc, char** argv);
 int run_serve(int argc, char** argv);
+// `dllm serve --role ROLE` for the role-named executables (router, prefill_node, decode_node).
+int run_serve_as(const char* role, int argc, char** argv);
+int run_client(int argc, char** argv);
 
 // Parses a command's flags (argv[2..]). Returns the exit code to end with — 2 after a one-line
 // error for a bad flag, 0 after printing the usage for --help — or nullopt to go on.

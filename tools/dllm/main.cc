@@ -14,7 +14,8 @@ constexpr const char* kUsage =
     "  tokenize   print the token ids of a text\n"
     "  inspect    describe a checkpoint directory\n"
     "  eval       long-context task accuracy (passkey, kv, vt, mdqa) under a policy\n"
-    "  serve      serve the gRPC Generation API (--role all: one process)\n"
+    "  serve      serve the gRPC Generation API (--role all|router|prefill|decode)\n"
+    "  client     send one request to a router and stream the answer\n"
     "Run `dllm <command> --help` for the options of a command.\n";
 
 }  // namespace
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
   if (std::strcmp(cmd, "inspect") == 0) return dllm::cli::run_inspect(argc, argv);
   if (std::strcmp(cmd, "eval") == 0) return dllm::cli::run_eval(argc, argv);
   if (std::strcmp(cmd, "serve") == 0) return dllm::cli::run_serve(argc, argv);
+  if (std::strcmp(cmd, "client") == 0) return dllm::cli::run_client(argc, argv);
   std::fprintf(stderr, "dllm: error: unknown command '%s'\n%s", cmd, kUsage);
   return 2;
 }

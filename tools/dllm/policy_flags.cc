@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/sparse/prefilling_prompt.h"
 
 namespace dllm::cli {
 namespace {
@@ -53,15 +54,6 @@ absl::Status fill_focus_options(const CliArgs& args, const ModelConfig& config, 
   return validate_focus_options(*o, config);
 }
 
-// The BOS anchor: --bos-id, else the config's, else the tokenizer's start-of-text token.
-static int32_t chunk_bos_id(const ModelConfig& config, const Tokenizer* tok) {
-  if (config.bos_token_id >= 0) return config.bos_token_id;
-  if (tok != nullptr)
-    for (const char* name : {"<|startoftext|>", "<|begin_of_text|>", "<|endoftext|>"})
-      if (std::optional<int32_t> id = tok->token_to_id(name)) return *id;
-  return -1;
-}
-
 absl::Status fill_prefilling_options(const CliArgs& args, const ModelConfig& config,
                                      const Tokenizer* tok, PrefillingOptions* o) {
   struct IntFlag {
@@ -85,7 +77,7 @@ absl::Status fill_prefilling_options(const CliArgs& args, const ModelConfig& con
   absl::StatusOr<bool> bos = parse_on_off("--chunk-bos", args.get("chunk-bos", "on"));
   if (!bos.ok()) return bos.status();
   o->chunk_bos = *bos;
-  absl::StatusOr<int> bos_id = args.get_int("bos-id", chunk_bos_id(config, tok));
+  absl::StatusOr<int> bos_id = args.get_int("bos-id", default_chunk_bos_id(config, tok));
   if (!bos_id.ok()) return bos_id.status();
   o->bos_token_id = *bos_id;
   return validate_prefilling_options(*o, config);

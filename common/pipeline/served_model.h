@@ -1,10 +1,10 @@
-// A model the server runs: its backend, weights, optional tokenizer, and the lock that lets one
-// request at a time through it.
+// A model a serving process holds: its config and tokenizer always; its backend and weights when
+// the process runs it (prefill and decode nodes — the router only tokenizes). The model is not
+// re-entrant: hold `mutex()` around every forward.
 #pragma once
 
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -14,20 +14,29 @@
 #include "common/tokenizer/tokenizer.h"
 #include "kernels/backend.h"
 
-namespace dllm::router {
+namespace dllm {
+
+struct ServedModelOptions {
+  bool load_weights = true;  // false: config + tokenizer only (the router)
+  int threads = 0;           // CPU backend threads (0 = all cores)
+  TransformerOptions engine;  // K/V pool size and page
+};
 
 class ServedModel {
  public:
-  // Loads DIR on the CPU backend with `threads` threads (0 = all cores). The name is the
-  // directory's last component.
-  static absl::StatusOr<std::unique_ptr<ServedModel>> load(const std::string& dir, int threads);
+  // The name is the directory's last component.
+  static absl::StatusOr<std::unique_ptr<ServedModel>> load(const std::string& dir,
+                                                           const ServedModelOptions& options);
 
   const std::string& name() const { return name_; }
-  const ModelConfig& config() const { return model_->config(); }
+  const std::string& dir() const { return dir_; }
+  const ModelConfig& config() const { return config_; }
   const Tokenizer* tokenizer() const { return tokenizer_.get(); }
-  // The model is not re-entrant: hold `mutex()` around every forward.
+  bool has_weights() const { return model_ != nullptr; }
   Transformer& model() { return *model_; }
   std::mutex& mutex() { return mutex_; }
+  // The K/V pool's pages (created at load, so this needs no model lock).
+  KvPoolStats kv_pool_stats() const;
 
   // text → ids, optionally through the family's chat template (FailedPrecondition without a
   // tokenizer).
@@ -37,11 +46,13 @@ class ServedModel {
   std::string visible_text(std::span<const int32_t> ids, const std::vector<int32_t>& stops) const;
 
  private:
-  std::string name_;
+  std::string name_, dir_;
+  ModelConfig config_;
   std::unique_ptr<kernels::Backend> backend_;  // outlives model_ (declared first)
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<Transformer> model_;
+  KvPool* kv_pool_ = nullptr;
   std::mutex mutex_;
 };
 
-}  // namespace dllm::router
+}  // namespace dllm

@@ -1,5 +1,5 @@
 // Loading and tokenizing for a served model.
-#include "router/served_model.h"
+#include "common/pipeline/served_model.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -7,25 +7,38 @@
 #include "absl/strings/str_cat.h"
 #include "common/model/load_model.h"
 
-namespace dllm::router {
+namespace dllm {
 
-absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::load(const std::string& dir,
-                                                               int threads) {
+absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::load(
+    const std::string& dir, const ServedModelOptions& options) {
   auto served = std::make_unique<ServedModel>();
   std::filesystem::path path(dir);
+  served->dir_ = dir;
   served->name_ = (path.has_filename() ? path : path.parent_path()).filename().string();
-  served->backend_ = kernels::make_cpu_backend(threads);
+  absl::StatusOr<ModelConfig> config = load_model_config(dir);
+  if (!config.ok()) return config.status();
+  served->config_ = *config;
   if (std::filesystem::exists(path / "tokenizer.json") ||
       std::filesystem::exists(path / "vocab.json")) {
     absl::StatusOr<std::unique_ptr<Tokenizer>> tok = Tokenizer::load_from_dir(dir);
     if (!tok.ok()) return tok.status();
     served->tokenizer_ = std::move(*tok);
   }
+  if (!options.load_weights) return served;
+  served->backend_ = kernels::make_cpu_backend(options.threads);
   absl::StatusOr<std::unique_ptr<Transformer>> model =
-      load_transformer(dir, served->backend_.get());
+      load_transformer(dir, served->backend_.get(), options.engine);
   if (!model.ok()) return model.status();
   served->model_ = std::move(*model);
+  served->config_ = served->model_->config();
+  absl::StatusOr<KvPool*> pool = served->model_->kv_pool();
+  if (!pool.ok()) return pool.status();
+  served->kv_pool_ = *pool;
   return served;
+}
+
+KvPoolStats ServedModel::kv_pool_stats() const {
+  return kv_pool_ != nullptr ? kv_pool_->stats() : KvPoolStats{};
 }
 
 absl::StatusOr<std::vector<int32_t>> ServedModel::encode(const std::string& text, bool chat,
@@ -52,4 +65,4 @@ std::string ServedModel::visible_text(std::span<const int32_t> ids,
   return text.ok() ? *text : absl::StrCat("<undecodable: ", text.status().message(), ">");
 }
 
-}  // namespace dllm::router
+}  // namespace dllm

@@ -1,0 +1,182 @@
+// Decode = validate, start the K/V pulls, take the model, import, denoise, stream.
+#include "decode_node/decode_service.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "common/pipeline/engine_request.h"
+#include "common/generate/denoising_sequence.h"
+#include "decode_node/kv_puller.h"
+#include "proto/wire/engine_request_wire.h"
+#include "proto/wire/status_mapping.h"
+
+namespace dllm::decode {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+}  // namespace
+
+DecodeService::DecodeService(ServedModel* model, DecodeServiceOptions options)
+    : model_(model),
+      options_(std::move(options)),
+      transports_(options_.transport),
+      batcher_(model->model(), model->mutex(), options_.batching) {}
+
+std::shared_ptr<std::atomic<bool>> DecodeService::track(const std::string& request_id) {
+  auto flag = std::make_shared<std::atomic<bool>>(false);
+  std::lock_guard<std::mutex> lock(inflight_mu_);
+  inflight_.emplace(request_id, flag);
+  return flag;
+}
+
+void DecodeService::untrack(const std::string& request_id) {
+  std::lock_guard<std::mutex> lock(inflight_mu_);
+  inflight_.erase(request_id);
+}
+
+grpc::Status DecodeService::Decode(grpc::ServerContext* context, const v1::DecodeRequest* request,
+                                   grpc::ServerWriter<v1::DecodeEvent>* writer) {
+  const Clock::time_point arrived = Clock::now();
+  const std::string& id = request->request().request_id();
+  absl::StatusOr<EngineRequestSpec> spec =
+      wire::spec_from_wire(request->request(), model_->config());
+  if (!spec.ok()) return wire::to_grpc_status(spec.status());
+  spec->model_id = model_->name();
+  const v1::PreparedPrompt& prepared = request->prepared();
+  const std::vector<int32_t> prompt(prepared.prompt().begin(), prepared.prompt().end());
+  if (prompt.empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty prepared prompt");
+  if (absl::Status st = validate_prompt(prompt, model_->config()); !st.ok())
+    return wire::to_grpc_status(st);
+  const int frozen_len = prepared.frozen_len();
+  if (frozen_len < 0 || frozen_len >= static_cast<int>(prompt.size()) ||
+      (frozen_len > 0 && prepared.kv().rows() != frozen_len))
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("frozen_len ", frozen_len, " does not fit a prompt of ",
+                                     prompt.size(), " tokens and K/V of ", prepared.kv().rows(),
+                                     " rows"));
+  if (counters_.waiting.load() + batcher_.waiting() >= options_.max_waiting)
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        absl::StrCat("decode node ", options_.node_id, ": ",
+                                     counters_.waiting.load(), " requests already waiting"));
+
+  // The K/V travels while this request waits for the model.
+  std::unique_ptr<KvPull> pull;
+  if (frozen_len > 0) {
+    absl::StatusOr<transfer::Transport*> transport = transports_.get(prepared.kv().transport());
+    if (!transport.ok()) return wire::to_grpc_status(transport.status());
+    absl::StatusOr<std::unique_ptr<KvPull>> started =
+        KvPull::start(**transport, prepared.kv(), model_->model(), options_.pull_timeout);
+    if (!started.ok()) return wire::to_grpc_status(started.status());
+    pull = std::move(*started);
+  }
+  std::shared_ptr<std::atomic<bool>> aborted = track(id);
+  struct Untrack {
+    DecodeService* self;
+    const std::string& id;
+    ~Untrack() { self->untrack(id); }
+  } untrack_on_exit{this, id};
+
+  LoadCounters::Stage waiting(counters_.waiting);
+  const Clock::time_point started = Clock::now();
+  bool cancelled = false;
+  auto should_stop = [&] { return cancelled || aborted->load() || context->IsCancelled(); };
+  const std::vector<int32_t> stops = resolve_stop_tokens(spec->generation, model_->config());
+  Clock::time_point first_block = started;
+  spec->generation.should_stop = should_stop;
+  // Runs on the batcher's thread between steps.
+  const BlockCallback on_block = [&](int block, std::span<const int32_t> ids) {
+    if (block == 0) first_block = Clock::now();
+    if (should_stop()) return;
+    v1::DecodeEvent event;
+    event.set_request_id(id);
+    v1::BlockFinished* out = event.mutable_block();
+    out->set_index(block);
+    out->mutable_ids()->Add(ids.begin(), ids.end());
+    out->set_text(model_->visible_text(ids, stops));
+    if (!writer->Write(event)) cancelled = true;  // the router is gone
+  };
+
+  // The cache and the sequence are made under the model's lock; the steps run in the batch.
+  absl::StatusOr<std::unique_ptr<DenoisingSequence>> sequence;
+  {
+    std::lock_guard<std::mutex> lock(model_->mutex());
+    if (should_stop()) return grpc::Status(grpc::StatusCode::CANCELLED, "request cancelled");
+    std::optional<FrozenPromptCache> frozen;
+    if (pull != nullptr) {
+      absl::StatusOr<std::unique_ptr<KvCache>> cache = model_->model().new_kv_cache(
+          static_cast<int>(prompt.size()) + spec->generation.gen_length);
+      if (!cache.ok()) return wire::to_grpc_status(cache.status());
+      if (absl::Status st = pull->import_into(model_->model(), **cache); !st.ok())
+        return wire::to_grpc_status(st);
+      v1::DecodeEvent event;
+      event.set_request_id(id);
+      event.mutable_kv_pulled()->set_bytes(pull->bytes());
+      event.mutable_kv_pulled()->set_seconds(seconds_between(started, Clock::now()));
+      event.mutable_kv_pulled()->set_transport(prepared.kv().transport());
+      if (!writer->Write(event)) return grpc::Status(grpc::StatusCode::CANCELLED, "caller gone");
+      frozen = FrozenPromptCache{std::move(*cache), frozen_len};
+      pull.reset();
+    }
+    sequence = make_decode_sequence(model_->model(), *spec, prompt, frozen ? &*frozen : nullptr,
+                                    on_block);
+  }
+  if (!sequence.ok()) return wire::to_grpc_status(sequence.status());
+  waiting.end();
+  std::future<absl::StatusOr<GenerationResult>> future = batcher_.submit(
+      std::move(*sequence), shares_forwards(*spec),
+      static_cast<int64_t>(prompt.size()) + spec->generation.gen_length);
+  absl::StatusOr<GenerationResult> result = future.get();
+  if (should_stop() || (result.ok() && result->cancelled))
+    return grpc::Status(grpc::StatusCode::CANCELLED, "request cancelled");
+  if (!result.ok()) return wire::to_grpc_status(result.status());
+
+  const Clock::time_point finished = Clock::now();
+  v1::DecodeEvent event;
+  event.set_request_id(id);
+  v1::GenerationDone* done = event.mutable_done();
+  done->mutable_usage()->set_prompt_tokens(static_cast<int32_t>(spec->full_prompt().size()));
+  done->mutable_usage()->set_generated_tokens(static_cast<int32_t>(result->generated.size()));
+  done->mutable_usage()->set_forward_passes(result->counters.forward_passes);
+  done->mutable_timings()->set_queue_seconds(seconds_between(arrived, started));
+  done->mutable_timings()->set_first_block_seconds(seconds_between(started, first_block));
+  done->mutable_timings()->set_total_seconds(seconds_between(arrived, finished));
+  done->mutable_ids()->Add(result->generated.begin(), result->generated.end());
+  done->set_text(model_->visible_text(result->generated, stops));
+  done->set_stopped_early(result->stopped_early);
+  counters_.completed.fetch_add(1);
+  writer->Write(event);
+  return grpc::Status::OK;
+}
+
+grpc::Status DecodeService::Abort(grpc::ServerContext* context, const v1::AbortRequest* request,
+                                  v1::AbortResponse* response) {
+  std::lock_guard<std::mutex> lock(inflight_mu_);
+  auto [begin, end] = inflight_.equal_range(request->request_id());
+  response->set_found(begin != end);
+  for (auto it = begin; it != end; ++it) it->second->store(true);
+  return grpc::Status::OK;
+}
+
+grpc::Status DecodeService::GetLoad(grpc::ServerContext* context,
+                                    const v1::GetLoadRequest* request, v1::NodeLoad* response) {
+  *response = load();
+  return grpc::Status::OK;
+}
+
+v1::NodeLoad DecodeService::load() const {
+  v1::NodeLoad load;
+  load.set_running(batcher_.running());
+  load.set_waiting(counters_.waiting.load() + batcher_.waiting());
+  load.set_completed(counters_.completed.load());
+  const KvPoolStats pool = model_->kv_pool_stats();
+  load.set_kv_pages_used(pool.used_pages);
+  load.set_kv_pages_total(pool.total_pages);
+  return load;
+}
+
+}  // namespace dllm::decode
