@@ -41,6 +41,30 @@ void DecodeService::untrack(const std::string& request_id) {
 
 grpc::Status DecodeService::Decode(grpc::ServerContext* context, const v1::DecodeRequest* request,
                                    grpc::ServerWriter<v1::DecodeEvent>* writer) {
+  Observed seen;
+  const grpc::Status status = decode(context, *request, writer, &seen);
+  if (metrics_ == nullptr) return status;
+  const std::string& model = model_->name();
+  const std::string& policy = request->request().policy();
+  metrics_->requests(model, policy, metrics::outcome_of(wire::from_grpc_status(status)))
+      .Increment();
+  const std::string& transport = request->prepared().kv().transport();
+  if (seen.pull_failed) metrics_->kv_transfer_failures(transport).Increment();
+  if (seen.pull_seconds >= 0) metrics_->record_kv_transfer(transport, seen.pulled_bytes, seen.pull_seconds);
+  if (seen.queue_seconds >= 0) metrics_->queue_time(model).Observe(seen.queue_seconds);
+  if (seen.first_block_seconds >= 0)
+    metrics_->time_to_first_block(model, policy).Observe(seen.first_block_seconds);
+  for (double gap : seen.block_gaps) metrics_->time_per_block(model, policy).Observe(gap);
+  if (seen.blocks > 0)
+    metrics_->denoising_steps_per_block(model, policy)
+        .Observe(static_cast<double>(seen.steps) / static_cast<double>(seen.blocks));
+  return status;
+}
+
+grpc::Status DecodeService::decode(grpc::ServerContext* context,
+                                   const v1::DecodeRequest& decode_request,
+                                   grpc::ServerWriter<v1::DecodeEvent>* writer, Observed* seen) {
+  const v1::DecodeRequest* request = &decode_request;
   const Clock::time_point arrived = Clock::now();
   const std::string& id = request->request().request_id();
   absl::StatusOr<EngineRequestSpec> spec =
@@ -66,6 +90,7 @@ grpc::Status DecodeService::Decode(grpc::ServerContext* context, const v1::Decod
 
   // The K/V travels while this request waits for the model.
   std::unique_ptr<KvPull> pull;
+  const Clock::time_point pull_started = Clock::now();
   if (frozen_len > 0) {
     absl::StatusOr<transfer::Transport*> transport = transports_.get(prepared.kv().transport());
     if (!transport.ok()) return wire::to_grpc_status(transport.status());
@@ -89,8 +114,13 @@ grpc::Status DecodeService::Decode(grpc::ServerContext* context, const v1::Decod
   Clock::time_point first_block = started;
   spec->generation.should_stop = should_stop;
   // Runs on the batcher's thread between steps.
+  Clock::time_point last_block = started;
   const BlockCallback on_block = [&](int block, std::span<const int32_t> ids) {
-    if (block == 0) first_block = Clock::now();
+    const Clock::time_point now = Clock::now();
+    if (block == 0) first_block = now;
+    else seen->block_gaps.push_back(seconds_between(last_block, now));
+    last_block = now;
+    ++seen->blocks;
     if (should_stop()) return;
     v1::DecodeEvent event;
     event.set_request_id(id);
@@ -111,12 +141,16 @@ grpc::Status DecodeService::Decode(grpc::ServerContext* context, const v1::Decod
       absl::StatusOr<std::unique_ptr<KvCache>> cache = model_->model().new_kv_cache(
           static_cast<int>(prompt.size()) + spec->generation.gen_length);
       if (!cache.ok()) return wire::to_grpc_status(cache.status());
-      if (absl::Status st = pull->import_into(model_->model(), **cache); !st.ok())
+      if (absl::Status st = pull->import_into(model_->model(), **cache); !st.ok()) {
+        seen->pull_failed = true;
         return wire::to_grpc_status(st);
+      }
+      seen->pulled_bytes = pull->bytes();
+      seen->pull_seconds = seconds_between(pull_started, Clock::now());
       v1::DecodeEvent event;
       event.set_request_id(id);
       event.mutable_kv_pulled()->set_bytes(pull->bytes());
-      event.mutable_kv_pulled()->set_seconds(seconds_between(started, Clock::now()));
+      event.mutable_kv_pulled()->set_seconds(seen->pull_seconds);
       event.mutable_kv_pulled()->set_transport(prepared.kv().transport());
       if (!writer->Write(event)) return grpc::Status(grpc::StatusCode::CANCELLED, "caller gone");
       frozen = FrozenPromptCache{std::move(*cache), frozen_len};
@@ -127,6 +161,7 @@ grpc::Status DecodeService::Decode(grpc::ServerContext* context, const v1::Decod
   }
   if (!sequence.ok()) return wire::to_grpc_status(sequence.status());
   waiting.end();
+  seen->queue_seconds = seconds_between(arrived, Clock::now());
   std::future<absl::StatusOr<GenerationResult>> future = batcher_.submit(
       std::move(*sequence), shares_forwards(*spec),
       static_cast<int64_t>(prompt.size()) + spec->generation.gen_length);
@@ -134,6 +169,8 @@ grpc::Status DecodeService::Decode(grpc::ServerContext* context, const v1::Decod
   if (should_stop() || (result.ok() && result->cancelled))
     return grpc::Status(grpc::StatusCode::CANCELLED, "request cancelled");
   if (!result.ok()) return wire::to_grpc_status(result.status());
+  seen->steps = result->counters.steps;
+  seen->first_block_seconds = seconds_between(started, first_block);
 
   const Clock::time_point finished = Clock::now();
   v1::DecodeEvent event;

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "common/generate/continuous_batcher.h"
+#include "common/metrics/serving_metrics.h"
 #include "common/pipeline/load_counters.h"
 #include "common/pipeline/served_model.h"
 #include "decode_node/transport_set.h"
@@ -37,8 +38,20 @@ class DecodeService final : public v1::DecodeNode::Service {
                        v1::NodeLoad* response) override;
 
   v1::NodeLoad load() const;
+  // Optional: where requests, latencies and K/V transfers are recorded.
+  void set_metrics(metrics::ServingMetrics* metrics) { metrics_ = metrics; }
 
  private:
+  // What one Decode measured, for the metrics.
+  struct Observed {
+    double queue_seconds = -1, first_block_seconds = -1, pull_seconds = -1;
+    std::vector<double> block_gaps;
+    int64_t pulled_bytes = 0, steps = 0, blocks = 0;
+    bool pull_failed = false;
+  };
+  grpc::Status decode(grpc::ServerContext* context, const v1::DecodeRequest& request,
+                      grpc::ServerWriter<v1::DecodeEvent>* writer, Observed* observed);
+
   // The cancel flag of an in-flight request (Abort sets it), registered for its lifetime.
   std::shared_ptr<std::atomic<bool>> track(const std::string& request_id);
   void untrack(const std::string& request_id);
@@ -49,6 +62,7 @@ class DecodeService final : public v1::DecodeNode::Service {
   mutable LoadCounters counters_;
   std::mutex inflight_mu_;
   std::multimap<std::string, std::shared_ptr<std::atomic<bool>>> inflight_;
+  metrics::ServingMetrics* metrics_ = nullptr;
   ContinuousBatcher batcher_;  // last: its thread stops before the rest goes
 };
 

@@ -27,6 +27,22 @@ PrefillService::PrefillService(ServedModel* model, transfer::Transport* transpor
 grpc::Status PrefillService::Prepare(grpc::ServerContext* context,
                                      const v1::PrepareRequest* request,
                                      v1::PrepareResponse* response) {
+  const grpc::Status status = prepare(context, *request, response);
+  if (metrics_ == nullptr) return status;
+  const std::string& model = model_->name();
+  const std::string& policy = request->request().policy();
+  metrics_->requests(model, policy, metrics::outcome_of(wire::from_grpc_status(status)))
+      .Increment();
+  metrics_->sync_chunk_cache(model, chunk_cache_.stats());
+  if (status.ok() && response->prepared().chunks() > 0)
+    metrics_->selected_chunks(model, policy).Observe(response->prepared().selected_chunks_size());
+  return status;
+}
+
+grpc::Status PrefillService::prepare(grpc::ServerContext* context,
+                                     const v1::PrepareRequest& prepare_request,
+                                     v1::PrepareResponse* response) {
+  const v1::PrepareRequest* request = &prepare_request;
   const Clock::time_point t0 = Clock::now();
   const std::string& id = request->request().request_id();
   response->set_request_id(id);

@@ -7,6 +7,7 @@
 #include <set>
 #include <string>
 
+#include "common/metrics/serving_metrics.h"
 #include "common/pipeline/load_counters.h"
 #include "common/pipeline/served_model.h"
 #include "common/sparse/chunk_kv_cache.h"
@@ -39,8 +40,13 @@ class PrefillService final : public v1::PrefillNode::Service {
                        v1::NodeLoad* response) override;
 
   v1::NodeLoad load() const;
+  // Optional: where requests, chunk selection and the chunk cache are recorded.
+  void set_metrics(metrics::ServingMetrics* metrics) { metrics_ = metrics; }
 
  private:
+  grpc::Status prepare(grpc::ServerContext* context, const v1::PrepareRequest& request,
+                       v1::PrepareResponse* response);
+
   ServedModel* model_;
   transfer::Transport* transport_;
   PrefillServiceOptions options_;
@@ -49,6 +55,7 @@ class PrefillService final : public v1::PrefillNode::Service {
   mutable LoadCounters counters_;
   std::mutex aborted_mu_;
   std::set<std::string> aborted_;  // request ids whose Prepare should give up
+  metrics::ServingMetrics* metrics_ = nullptr;
 };
 
 }  // namespace dllm::prefill

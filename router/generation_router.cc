@@ -34,7 +34,7 @@ GenerationRouter::GenerationRouter(std::unique_ptr<ServedModel> model, NodeRegis
     : model_(std::move(model)), registry_(registry), limits_(limits) {}
 
 std::string GenerationRouter::request_id_or_new(const std::string& given) {
-  return given.empty() ? absl::StrCat("req-", counters_.requests.load()) : given;
+  return given.empty() ? absl::StrCat("req-", next_id_.fetch_add(1)) : given;
 }
 
 grpc::Status GenerationRouter::Generate(grpc::ServerContext* context,
@@ -43,50 +43,82 @@ grpc::Status GenerationRouter::Generate(grpc::ServerContext* context,
   const Clock::time_point arrived = Clock::now();
   const std::string id = request_id_or_new(request->request_id());
   counters_.requests.fetch_add(1);
-  if (!request->model().empty() && request->model() != model_->name()) {
+  Progress progress;
+  auto refuse = [&](const RoutedRequest* routed, grpc::Status status) {
     counters_.rejected.fetch_add(1);
-    return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                        absl::StrCat("unknown model '", request->model(), "'"));
-  }
-  absl::StatusOr<RoutedRequest> routed = build_routed_request(*request, id, *model_, limits_);
-  if (!routed.ok()) {
-    counters_.rejected.fetch_add(1);
-    return wire::to_grpc_status(routed.status());
-  }
+    record(routed, status, arrived, progress);
+    return status;
+  };
+  if (!request->model().empty() && request->model() != model_->name())
+    return refuse(nullptr, grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                        absl::StrCat("unknown model '", request->model(), "'")));
+  absl::StatusOr<RoutedRequest> routed = build_routed_request(*request, id, *model_, limits_, default_policy_);
+  if (!routed.ok()) return refuse(nullptr, wire::to_grpc_status(routed.status()));
   if (counters_.inflight.fetch_add(1) >= limits_.max_inflight) {
     counters_.inflight.fetch_sub(1);
-    counters_.rejected.fetch_add(1);
-    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                        absl::StrCat("router is at its limit of ", limits_.max_inflight,
-                                     " requests in flight; retry later"));
+    return refuse(&*routed, grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                         absl::StrCat("router is at its limit of ",
+                                                      limits_.max_inflight,
+                                                      " requests in flight; retry later")));
   }
   InflightSlot slot{counters_.inflight};
 
   std::set<std::string> excluded;  // nodes that failed this request
-  int blocks_sent = 0;
   grpc::Status last;
+  const char* retried_stage = nullptr;
   for (int a = 0; a < limits_.max_attempts; ++a) {
     if (a > 0) counters_.retries.fetch_add(1);
-    Attempt result = attempt(context, *routed, writer, &blocks_sent, &excluded, arrived);
+    Attempt result = attempt(context, *routed, writer, &progress, &excluded, arrived);
     last = result.status;
+    if (retried_stage != nullptr && metrics_ != nullptr)
+      metrics_->retries(retried_stage, last.ok() ? metrics::placement_outcome::kRecovered
+                                                 : metrics::placement_outcome::kExhausted)
+          .Increment();
     if (result.failed_node.empty() || context->IsCancelled()) break;
     registry_->mark_failed(result.failed_node);
     excluded.insert(result.failed_node);
+    retried_stage = result.failed_stage;
   }
   if (context->IsCancelled())
     last = grpc::Status(grpc::StatusCode::CANCELLED, "the client cancelled the request");
   (last.ok() ? counters_.completed : counters_.failed).fetch_add(1);
+  record(&*routed, last, arrived, progress);
   return last;
+}
+
+void GenerationRouter::record(const RoutedRequest* routed, const grpc::Status& status,
+                              Clock::time_point arrived, const Progress& progress) {
+  if (metrics_ == nullptr) return;
+  const std::string& model = model_->name();
+  const std::string policy = routed != nullptr ? routed->engine.policy() : "unknown";
+  metrics_->requests(model, policy, metrics::outcome_of(wire::from_grpc_status(status)))
+      .Increment();
+  if (routed == nullptr || !status.ok()) return;
+  metrics_->request_duration(model, policy)
+      .Observe(std::chrono::duration<double>(Clock::now() - arrived).count());
+  metrics_->prompt_tokens(model, policy).Increment(routed->prompt_tokens);
+  metrics_->generated_tokens(model, policy).Increment(progress.generated_tokens);
 }
 
 GenerationRouter::Attempt GenerationRouter::attempt(
     grpc::ServerContext* context, const RoutedRequest& routed,
-    grpc::ServerWriter<v1::GenerateResponse>* writer, int* blocks_sent,
+    grpc::ServerWriter<v1::GenerateResponse>* writer, Progress* progress,
     std::set<std::string>* excluded, Clock::time_point arrived) {
   const std::string& id = routed.engine.request_id();
-  std::optional<NodeRef> prefill = registry_->place_prefill(routed.chunk_keys, *excluded);
-  if (!prefill)
+  const std::string& model = model_->name();
+  const std::string& policy = routed.engine.policy();
+  auto placed = [&](const char* stage, std::string_view outcome) {
+    if (metrics_ != nullptr) metrics_->placements(stage, outcome).Increment();
+  };
+  int chunks_held = 0;
+  std::optional<NodeRef> prefill =
+      registry_->place_prefill(routed.chunk_keys, *excluded, &chunks_held);
+  if (!prefill) {
+    placed("prefill", metrics::placement_outcome::kNoNode);
     return {grpc::Status(grpc::StatusCode::UNAVAILABLE, "no live prefill node"), ""};
+  }
+  placed("prefill", chunks_held > 0 ? metrics::placement_outcome::kCacheHit
+                                    : metrics::placement_outcome::kPlaced);
   Outstanding prefill_count{registry_, prefill->id};
 
   // 1. Prepare.
@@ -99,7 +131,7 @@ GenerationRouter::Attempt GenerationRouter::attempt(
     inherit_deadline(*context, &ctx);
     CancelPropagator::Link link(&cancels_, context, &ctx);
     const grpc::Status st = prefill_stub->Prepare(&ctx, prepare, &prepared);
-    if (!st.ok()) return {st, wire::is_node_failure(st) ? prefill->id : ""};
+    if (!st.ok()) return {st, wire::is_node_failure(st) ? prefill->id : "", "prefill"};
   }
   const v1::KvHandle& kv = prepared.prepared().kv();
   const bool holds_kv = prepared.prepared().frozen_len() > 0;
@@ -107,9 +139,11 @@ GenerationRouter::Attempt GenerationRouter::attempt(
   // 2. Decode, relayed.
   std::optional<NodeRef> decode = registry_->place_decode(*excluded);
   if (!decode) {
+    placed("decode", metrics::placement_outcome::kNoNode);
     if (holds_kv) release_lease(*prefill, kv);
     return {grpc::Status(grpc::StatusCode::UNAVAILABLE, "no live decode node"), ""};
   }
+  placed("decode", metrics::placement_outcome::kPlaced);
   Outstanding decode_count{registry_, decode->id};
   auto decode_stub = v1::DecodeNode::NewStub(decode->channel);
   v1::DecodeRequest decode_request;
@@ -131,16 +165,29 @@ GenerationRouter::Attempt GenerationRouter::attempt(
         if (lease_open) release_lease(*prefill, kv);
         lease_open = false;
         continue;
-      case v1::DecodeEvent::kBlock:
-        if (event.block().index() < *blocks_sent) continue;  // the client has it (a retry)
+      case v1::DecodeEvent::kBlock: {
+        if (event.block().index() < progress->blocks_sent) continue;  // the client has it
         *out.mutable_block() = event.block();
-        ++*blocks_sent;
+        ++progress->blocks_sent;
+        const Clock::time_point now = Clock::now();
+        if (metrics_ != nullptr) {
+          if (!progress->first_block_seen)
+            metrics_->time_to_first_block(model, policy)
+                .Observe(std::chrono::duration<double>(now - arrived).count());
+          else
+            metrics_->time_per_block(model, policy)
+                .Observe(std::chrono::duration<double>(now - progress->last_block).count());
+        }
+        progress->first_block_seen = true;
+        progress->last_block = now;
         break;
+      }
       case v1::DecodeEvent::kDone: {
         *out.mutable_done() = event.done();
         v1::Timings* t = out.mutable_done()->mutable_timings();
         t->set_total_seconds(std::chrono::duration<double>(Clock::now() - arrived).count());
         out.mutable_done()->mutable_usage()->set_prompt_tokens(routed.prompt_tokens);
+        progress->generated_tokens = event.done().usage().generated_tokens();
         break;
       }
       default:
@@ -156,7 +203,7 @@ GenerationRouter::Attempt GenerationRouter::attempt(
   if (lease_open) release_lease(*prefill, kv);
   if (client_gone)
     return {grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"), ""};
-  if (!st.ok()) return {st, wire::is_node_failure(st) ? decode->id : ""};
+  if (!st.ok()) return {st, wire::is_node_failure(st) ? decode->id : "", "decode"};
   return {grpc::Status::OK, ""};
 }
 

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "common/metrics/serving_metrics.h"
 #include "common/pipeline/served_model.h"
 #include "dllm/v1/generation.grpc.pb.h"
 #include "dllm/v1/node.grpc.pb.h"
@@ -37,6 +38,10 @@ class GenerationRouter final : public v1::Generation::Service {
   grpc::Status ListModels(grpc::ServerContext* context, const v1::ListModelsRequest* request,
                           v1::ListModelsResponse* response) override;
 
+  // Optional: where requests, latencies, placements and retries are recorded.
+  void set_metrics(metrics::ServingMetrics* metrics) { metrics_ = metrics; }
+  // The policy of requests that name none (default "dense").
+  void set_default_policy(std::string policy) { default_policy_ = std::move(policy); }
   const RouterCounters& counters() const { return counters_; }
   const ServedModel& model() const { return *model_; }
 
@@ -46,9 +51,17 @@ class GenerationRouter final : public v1::Generation::Service {
   struct Attempt {
     grpc::Status status;
     std::string failed_node;
+    const char* failed_stage = "";  // "prefill" | "decode"
+  };
+  // What the client saw of one request, for the metrics.
+  struct Progress {
+    int blocks_sent = 0;
+    std::chrono::steady_clock::time_point last_block;
+    bool first_block_seen = false;
+    int generated_tokens = 0;
   };
   Attempt attempt(grpc::ServerContext* context, const RoutedRequest& routed,
-                  grpc::ServerWriter<v1::GenerateResponse>* writer, int* blocks_sent,
+                  grpc::ServerWriter<v1::GenerateResponse>* writer, Progress* progress,
                   std::set<std::string>* excluded, std::chrono::steady_clock::time_point arrived);
   void release_lease(const NodeRef& prefill, const v1::KvHandle& kv);
   std::string request_id_or_new(const std::string& given);
@@ -56,7 +69,13 @@ class GenerationRouter final : public v1::Generation::Service {
   std::unique_ptr<ServedModel> model_;
   NodeRegistry* registry_;
   ServingLimits limits_;
+  void record(const RoutedRequest* routed, const grpc::Status& status,
+              std::chrono::steady_clock::time_point arrived, const Progress& progress);
+
   CancelPropagator cancels_;
+  metrics::ServingMetrics* metrics_ = nullptr;
+  std::atomic<uint64_t> next_id_{0};
+  std::string default_policy_ = "dense";
   RouterCounters counters_;
 };
 

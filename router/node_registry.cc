@@ -46,10 +46,12 @@ void NodeRegistry::mark_failed(const std::string& node_id) {
 }
 
 std::optional<NodeRef> NodeRegistry::place_prefill(std::span<const uint64_t> chunk_keys,
-                                                   const std::set<std::string>& exclude) {
+                                                   const std::set<std::string>& exclude,
+                                                   int* held_by_chosen) {
   std::lock_guard<std::mutex> lock(mu_);
   const Clock::time_point now = Clock::now();
   Node* best = nullptr;
+  int best_held = 0;
   double best_score = -std::numeric_limits<double>::infinity();
   const size_t n_nodes = nodes_.size();
   size_t i = 0;
@@ -64,9 +66,10 @@ std::optional<NodeRef> NodeRegistry::place_prefill(std::span<const uint64_t> chu
     // Equal scores go round robin so that cold traffic spreads.
     const double tie = static_cast<double>((i + round_robin_) % (n_nodes + 1)) * 1e-6;
     const double score = held - load + tie;
-    if (score > best_score) best_score = score, best = &n;
+    if (score > best_score) best_score = score, best = &n, best_held = held;
   }
   if (best == nullptr) return std::nullopt;
+  if (held_by_chosen != nullptr) *held_by_chosen = best_held;
   ++round_robin_;
   ++best->info.outstanding;
   return NodeRef{best->info.id, best->info.address, best->channel};

@@ -46,9 +46,10 @@ class NodeRegistry {
   void mark_failed(const std::string& node_id);
 
   // The best live node of the role, not in `exclude`; its outstanding count is raised until
-  // finish(). `chunk_keys` (prefill) favours the node holding most of them.
+  // finish(). `chunk_keys` (prefill) favours the node holding most of them; `held` (optional)
+  // gets how many the chosen node holds.
   std::optional<NodeRef> place_prefill(std::span<const uint64_t> chunk_keys,
-                                       const std::set<std::string>& exclude);
+                                       const std::set<std::string>& exclude, int* held = nullptr);
   std::optional<NodeRef> place_decode(const std::set<std::string>& exclude);
   void finish(const std::string& node_id);
 

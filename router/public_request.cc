@@ -19,13 +19,14 @@ void put(const std::vector<int32_t>& ids, google::protobuf::RepeatedField<int32_
 absl::StatusOr<RoutedRequest> build_routed_request(const v1::GenerateRequest& request,
                                                    const std::string& request_id,
                                                    const ServedModel& model,
-                                                   const ServingLimits& limits) {
+                                                   const ServingLimits& limits,
+                                                   const std::string& default_policy) {
   if (absl::Status st = validate_generate_request(request, limits); !st.ok()) return st;
   RoutedRequest out;
   v1::EngineRequest& e = out.engine;
   e.set_request_id(request_id);
   e.set_model(model.name());
-  e.set_policy(request.policy().empty() ? "dense" : request.policy());
+  e.set_policy(request.policy().empty() ? default_policy : request.policy());
   *e.mutable_params() = request.params();
   *e.mutable_prefilling() = request.prefilling();
   *e.mutable_focus() = request.focus();

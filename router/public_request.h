@@ -22,6 +22,7 @@ struct RoutedRequest {
 absl::StatusOr<RoutedRequest> build_routed_request(const v1::GenerateRequest& request,
                                                    const std::string& request_id,
                                                    const ServedModel& model,
-                                                   const ServingLimits& limits);
+                                                   const ServingLimits& limits,
+                                                   const std::string& default_policy = "dense");
 
 }  // namespace dllm::router

@@ -157,6 +157,17 @@ class Cluster {
     return out;
   }
   std::unique_ptr<v1::Generation::Stub> stub() { return v1::Generation::NewStub(channel_); }
+  // The /metrics addresses of every process started with --metrics-listen.
+  std::vector<std::string> metrics_addresses() {
+    std::vector<std::string> out;
+    auto add = [&](ServingProcess& p) {
+      const std::string a = p.wait_for_line_after("metrics on ", std::chrono::seconds(1));
+      if (!a.empty()) out.push_back(a);
+    };
+    add(*router_);
+    for (auto& n : nodes_) add(*n);
+    return out;
+  }
 
  private:
   std::unique_ptr<ServingProcess> router_;

@@ -8,11 +8,16 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <condition_variable>
+#include <functional>
 #include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/metrics/metrics_exposer.h"
+#include "common/metrics/serving_metrics.h"
 #include "common/pipeline/served_model.h"
+#include "common/sparse/sparse_policy.h"
 #include "common/transfer/transport.h"
 #include "decode_node/decode_service.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -36,6 +41,8 @@ const std::vector<OptionSpec>& serve_specs() {
        "HOST:PORT to serve gRPC on (port 0 picks a free one; default 127.0.0.1:50051 for "
        "router/all, 127.0.0.1:0 for nodes)"},
       {"router", true, "prefill/decode: the router's HOST:PORT to register with"},
+      {"metrics-listen", true, "HOST:PORT to serve Prometheus /metrics on (default: off)"},
+      {"policy", true, "router: the policy of requests that name none (default dense)"},
       {"node-id", true, "prefill/decode: this node's name (default ROLE-PID)"},
       {"transport", true, "prefill: how decode nodes pull K/V: ucx (default) | local (all: local)"},
       {"ucx-tls", true, "UCX transports for K/V (default tcp)"},
@@ -105,8 +112,43 @@ sigset_t block_shutdown_signals() {
   return signals;
 }
 
+// Keeps the gauges (running / waiting requests, K/V pool, node health) current: they are
+// sampled, not pushed on every change.
+class GaugeRefresher {
+ public:
+  explicit GaugeRefresher(std::function<void()> refresh) : refresh_(std::move(refresh)) {
+    thread_ = std::thread([this] {
+      std::unique_lock<std::mutex> lock(mu_);
+      while (!stopping_) {
+        lock.unlock();
+        refresh_();
+        lock.lock();
+        wake_.wait_for(lock, std::chrono::milliseconds(500), [this] { return stopping_; });
+      }
+    });
+  }
+  ~GaugeRefresher() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::function<void()> refresh_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
 // Everything one serving process holds; destroyed in reverse order of declaration.
 struct ServingProcess {
+  // One catalogue per role hosted (so `--role all` still labels each series by its role).
+  std::unique_ptr<metrics::ServingMetrics> router_metrics, prefill_metrics, decode_metrics;
+  std::unique_ptr<metrics::MetricsExposer> exposer;
   std::unique_ptr<ServedModel> engine_model;  // prefill/decode/all
   std::unique_ptr<transfer::Transport> transport;
   std::unique_ptr<router::NodeRegistry> registry;
@@ -116,7 +158,27 @@ struct ServingProcess {
   std::unique_ptr<decode::DecodeService> decode;
   std::unique_ptr<grpc::Server> server;
   std::vector<std::unique_ptr<wire::NodeRegistration>> registrations;
+  std::unique_ptr<GaugeRefresher> gauges;  // last: stops first
 };
+
+// Creates the role's catalogue and puts its registry on the exposer.
+absl::Status add_metrics(std::unique_ptr<metrics::MetricsExposer>& exposer,
+                         const std::string& listen, const char* role, const std::string& node,
+                         std::unique_ptr<metrics::ServingMetrics>* out) {
+  absl::StatusOr<std::unique_ptr<metrics::ServingMetrics>> m =
+      metrics::ServingMetrics::create(role, node);
+  if (!m.ok()) return m.status();
+  if (exposer == nullptr) {
+    absl::StatusOr<std::unique_ptr<metrics::MetricsExposer>> e =
+        metrics::MetricsExposer::start(listen, (*m)->registry());
+    if (!e.ok()) return e.status();
+    exposer = std::move(*e);
+  } else {
+    exposer->add((*m)->registry());
+  }
+  *out = std::move(*m);
+  return absl::OkStatus();
+}
 
 }  // namespace
 
@@ -174,6 +236,12 @@ int run_serve(int argc, char** argv) {
                                  .max_attempts = flags->max_attempts};
     p.generation =
         std::make_unique<router::GenerationRouter>(std::move(*m), p.registry.get(), limits);
+    if (args.has("policy")) {
+      if (absl::StatusOr<SparsePolicy> policy = parse_sparse_policy(args.get("policy"));
+          !policy.ok())
+        return report_error(policy.status());
+      p.generation->set_default_policy(args.get("policy"));
+    }
     p.registry_service = std::make_unique<router::RegistryService>(
         p.registry.get(), model_name, flags->heartbeat_ms / 1000.0);
   }
@@ -196,6 +264,49 @@ int run_serve(int argc, char** argv) {
                                      .max_waiting = flags->max_waiting,
                                      .pull_timeout = absl::Milliseconds(flags->pull_timeout_ms),
                                      .transport = transport_options});
+  }
+
+  if (args.has("metrics-listen")) {
+    const std::string listen_metrics = args.get("metrics-listen");
+    struct Hosted {
+      bool hosted;
+      const char* role;
+      std::string node;
+      std::unique_ptr<metrics::ServingMetrics>* out;
+    };
+    for (const Hosted& h : {Hosted{routes, "router", role == "all" ? "router-local" : node_id,
+                                   &p.router_metrics},
+                            Hosted{prefills, "prefill", role == "all" ? "prefill-local" : node_id,
+                                   &p.prefill_metrics},
+                            Hosted{decodes, "decode", role == "all" ? "decode-local" : node_id,
+                                   &p.decode_metrics}})
+      if (h.hosted)
+        if (absl::Status st = add_metrics(p.exposer, listen_metrics, h.role, h.node, h.out);
+            !st.ok())
+          return report_error(st);
+    if (p.generation) p.generation->set_metrics(p.router_metrics.get());
+    if (p.prefill) p.prefill->set_metrics(p.prefill_metrics.get());
+    if (p.decode) p.decode->set_metrics(p.decode_metrics.get());
+    p.gauges = std::make_unique<GaugeRefresher>([&p] {
+      if (p.router_metrics) {
+        const std::string& model = p.generation->model().name();
+        p.router_metrics->running_requests(model).Set(p.generation->counters().inflight.load());
+        for (const router::NodeSnapshot& n : p.registry->snapshot())
+          p.router_metrics
+              ->node_up(n.role == v1::NODE_ROLE_PREFILL ? "prefill" : "decode", n.id)
+              .Set(n.alive ? 1 : 0);
+      }
+      for (auto [m, load] : {std::pair{p.prefill_metrics.get(),
+                                       p.prefill ? std::optional(p.prefill->load()) : std::nullopt},
+                             std::pair{p.decode_metrics.get(),
+                                       p.decode ? std::optional(p.decode->load()) : std::nullopt}}) {
+        if (m == nullptr || !load) continue;
+        m->running_requests(p.engine_model->name()).Set(load->running());
+        m->waiting_requests(p.engine_model->name()).Set(load->waiting());
+        m->set_kv_pool(p.engine_model->kv_pool_stats());
+      }
+    });
+    std::fprintf(stderr, "dllm: metrics on %s\n", p.exposer->address().c_str());
   }
 
   grpc::EnableDefaultHealthCheckService(true);
