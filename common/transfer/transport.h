@@ -46,7 +46,8 @@ struct TransportOptions {
   // 8 KiB and halves bandwidth on loopback; 1 MiB costs about 40 MiB of UCX buffers per
   // transport. 0 keeps UCX's default.
   size_t ucx_tcp_segment_bytes = size_t{1} << 20;
-  // Regions one transport can expose at once (the liveness-token table is allocated up front).
+  // Regions one transport can expose at once (the liveness-token table is allocated up front;
+  // cuda_ipc uses the same limit).
   int ucx_max_regions = 1 << 16;
   // How long unexposing waits for replies still being sent before cutting those connections.
   absl::Duration ucx_unexpose_grace = absl::Milliseconds(500);
