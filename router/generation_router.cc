@@ -185,6 +185,8 @@ GenerationRouter::Attempt GenerationRouter::attempt(
       case v1::DecodeEvent::kDone: {
         *out.mutable_done() = event.done();
         v1::Timings* t = out.mutable_done()->mutable_timings();
+        t->set_decode_seconds(event.done().timings().total_seconds());
+        t->set_prefill_seconds(prepared.prepare_seconds());
         t->set_total_seconds(std::chrono::duration<double>(Clock::now() - arrived).count());
         out.mutable_done()->mutable_usage()->set_prompt_tokens(routed.prompt_tokens);
         progress->generated_tokens = event.done().usage().generated_tokens();

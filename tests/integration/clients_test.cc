@@ -38,7 +38,7 @@ class ClientsTest : public ::testing::Test {
   void SetUp() override {
     server_ = std::make_unique<ServingProcess>(std::vector<std::string>{
         kDllm, "serve", "--role", "all", "--model", kModel, "--listen", "127.0.0.1:0",
-        "--threads", "1"});
+        "--threads", "1", "--http-listen", "127.0.0.1:0"});
     ASSERT_FALSE(server_->address().empty()) << server_->log();
   }
   std::unique_ptr<ServingProcess> server_;
@@ -69,6 +69,24 @@ TEST_F(ClientsTest, DllmClientReportsABadRequestAndExits2) {
   const Output o = run(kDllm + " client --router " + server_->address() +
                        " --prompt-ids 1,2 --gen-length 10 --block-length 4");
   EXPECT_EQ(o.exit_code, 2);
+}
+
+TEST_F(ClientsTest, CurlThroughHttpListenGetsTheCliAnswer) {
+  const std::string http = server_->wait_for_line_after("OpenAI HTTP on ", std::chrono::seconds(5));
+  ASSERT_FALSE(http.empty()) << server_->log();
+  const Output models = run("curl -sS http://" + http + "/v1/models");
+  ASSERT_EQ(models.exit_code, 0);
+  ASSERT_FALSE(models.lines.empty());
+  EXPECT_NE(models.lines[0].find("\"llada-tiny\""), std::string::npos) << models.lines[0];
+  // The gateway's answer and `dllm client`'s are the same generation.
+  const Output completion =
+      run("curl -sS http://" + http +
+          "/v1/completions -d '{\"prompt\": \"hello there\", \"max_tokens\": 16, "
+          "\"block_length\": 4, \"steps\": 8}'");
+  ASSERT_EQ(completion.exit_code, 0);
+  ASSERT_FALSE(completion.lines.empty());
+  EXPECT_NE(completion.lines[0].find("\"completion_tokens\":16"), std::string::npos)
+      << completion.lines[0];
 }
 
 TEST_F(ClientsTest, PythonExampleClientPrintsTheCliAnswer) {

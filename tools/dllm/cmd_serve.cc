@@ -26,6 +26,7 @@
 #include "prefill_node/prefill_service.h"
 #include "proto/wire/node_registration.h"
 #include "router/generation_router.h"
+#include "router/openai_http_gateway.h"
 #include "router/registry_service.h"
 #include "tools/dllm/commands.h"
 #include "tools/dllm/engine_options.h"
@@ -42,6 +43,9 @@ const std::vector<OptionSpec>& serve_specs() {
        "router/all, 127.0.0.1:0 for nodes)"},
       {"router", true, "prefill/decode: the router's HOST:PORT to register with"},
       {"metrics-listen", true, "HOST:PORT to serve Prometheus /metrics on (default: off)"},
+      {"http-listen", true,
+       "router: HOST:PORT for the OpenAI-compatible HTTP API (/v1/completions, "
+       "/v1/chat/completions, /v1/models; default: off)"},
       {"policy", true, "router: the policy of requests that name none (default dense)"},
       {"node-id", true, "prefill/decode: this node's name (default ROLE-PID)"},
       {"transport", true, "prefill: how decode nodes pull K/V: ucx (default) | local (all: local)"},
@@ -157,6 +161,7 @@ struct ServingProcess {
   std::unique_ptr<prefill::PrefillService> prefill;
   std::unique_ptr<decode::DecodeService> decode;
   std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<router::OpenAiGateway> http;  // a client of `server`: stopped before it
   std::vector<std::unique_ptr<wire::NodeRegistration>> registrations;
   std::unique_ptr<GaugeRefresher> gauges;  // last: stops first
 };
@@ -322,6 +327,14 @@ int run_serve(int argc, char** argv) {
   if (p.server == nullptr || port == 0)
     return report_error(absl::UnavailableError(absl::StrCat("cannot listen on ", listen)));
   const std::string address = absl::StrCat(listen.substr(0, colon), ":", port);
+  if (routes && args.has("http-listen")) {
+    // The gateway speaks gRPC to this process over loopback.
+    absl::StatusOr<std::unique_ptr<router::OpenAiGateway>> gateway =
+        router::start_openai_gateway(args.get("http-listen"), absl::StrCat("127.0.0.1:", port));
+    if (!gateway.ok()) return report_error(gateway.status());
+    p.http = std::move(*gateway);
+    std::fprintf(stderr, "dllm: OpenAI HTTP on %s\n", p.http->address().c_str());
+  }
   const std::string router_address = role == "all" ? address : args.get("router");
   const std::string model_name = p.engine_model ? p.engine_model->name() : "";
   auto register_node = [&](v1::NodeRole node_role, const std::string& id,
@@ -367,6 +380,7 @@ int run_serve(int argc, char** argv) {
   }
   std::fprintf(stderr, "dllm: signal %d, shutting down\n", signal);
   p.registrations.clear();  // stop heartbeating first: the router stops placing work here
+  if (p.http) p.http->stop();
   p.server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   p.server->Wait();
   return 0;
