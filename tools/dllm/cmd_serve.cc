@@ -50,6 +50,8 @@ const std::vector<OptionSpec>& serve_specs() {
       {"node-id", true, "prefill/decode: this node's name (default ROLE-PID)"},
       {"transport", true, "prefill: how decode nodes pull K/V: ucx (default) | local (all: local)"},
       {"ucx-tls", true, "UCX transports for K/V (default tcp)"},
+      {"fault-drop-probability", true,
+       "fault drills: this fraction of K/V pulls fail as if the link dropped (default 0)"},
       {"max-prompt-tokens", true, "router: longest prompt a request may send (default 8192)"},
       {"max-gen-length", true, "router: largest gen_length a request may ask for (default 4096)"},
       {"max-request-bytes", true, "router: largest GenerateRequest in bytes (default 4194304)"},
@@ -214,6 +216,12 @@ int run_serve(int argc, char** argv) {
       args.get("transport", role == "all" ? "local" : "ucx");
   transfer::TransportOptions transport_options;
   transport_options.ucx_tls = args.get("ucx-tls", transport_options.ucx_tls);
+  absl::StatusOr<double> drop = args.get_double("fault-drop-probability", 0.0);
+  if (!drop.ok()) return report_error(drop.status());
+  if (*drop < 0.0 || *drop > 1.0)
+    return report_error(absl::InvalidArgumentError("--fault-drop-probability must be in [0, 1]"));
+  transport_options.fault_drop_probability = *drop;
+  transport_options.fault_seed = static_cast<uint64_t>(getpid());
   absl::StatusOr<TransformerOptions> engine = transformer_options(args);
   if (!engine.ok()) return report_error(engine.status());
 
