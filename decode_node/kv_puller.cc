@@ -36,7 +36,7 @@ absl::Status KvPull::import_into(Transformer& model, KvCache& cache) {
   for (size_t l = 0; l < layers_.size(); ++l) {
     absl::Status st = layers_[l].get();
     if (!st.ok())
-      return absl::UnavailableError(absl::StrCat("pulling K/V layer ", l, " from ",
+      return absl::AbortedError(absl::StrCat("pulling K/V layer ", l, " from ",
                                                  handle_.node_id(), " over ",
                                                  handle_.transport(), ": ", st.message()));
     std::span<const uint8_t> layer(buffer_.data() + l * layer_bytes_, layer_bytes_);

@@ -23,8 +23,8 @@ class KvPull {
                                                        absl::Duration timeout);
   ~KvPull();  // waits for pulls still in flight (their buffers live here)
 
-  // Waits for each layer in turn and writes it into slots [0, rows) of `cache`. Unavailable
-  // naming the prefill node when a pull failed (the router then prepares elsewhere).
+  // Waits for each layer in turn and writes it into slots [0, rows) of `cache`. Aborted naming
+  // the prefill node when a pull failed (the router then prepares again).
   absl::Status import_into(Transformer& model, KvCache& cache);
   int64_t bytes() const { return static_cast<int64_t>(buffer_.size()); }
 

@@ -74,9 +74,11 @@ grpc::Status GenerationRouter::Generate(grpc::ServerContext* context,
       metrics_->retries(retried_stage, last.ok() ? metrics::placement_outcome::kRecovered
                                                  : metrics::placement_outcome::kExhausted)
           .Increment();
-    if (result.failed_node.empty() || context->IsCancelled()) break;
-    registry_->mark_failed(result.failed_node);
-    excluded.insert(result.failed_node);
+    if ((result.failed_node.empty() && !result.retry) || context->IsCancelled()) break;
+    if (!result.failed_node.empty()) {
+      registry_->mark_failed(result.failed_node);
+      excluded.insert(result.failed_node);
+    }
     retried_stage = result.failed_stage;
   }
   if (context->IsCancelled())
@@ -205,6 +207,7 @@ GenerationRouter::Attempt GenerationRouter::attempt(
   if (lease_open) release_lease(*prefill, kv);
   if (client_gone)
     return {grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"), ""};
+  if (wire::is_kv_pull_failure(st)) return {st, "", "prefill", /*retry=*/true};
   if (!st.ok()) return {st, wire::is_node_failure(st) ? decode->id : "", "decode"};
   return {grpc::Status::OK, ""};
 }

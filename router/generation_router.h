@@ -52,6 +52,7 @@ class GenerationRouter final : public v1::Generation::Service {
     grpc::Status status;
     std::string failed_node;
     const char* failed_stage = "";  // "prefill" | "decode"
+    bool retry = false;             // worth another attempt even with no node to blame
   };
   // What the client saw of one request, for the metrics.
   struct Progress {

@@ -11,7 +11,7 @@ struct ServingLimits {
   int max_gen_length = 4096;
   int64_t max_request_bytes = 4 << 20;  // a larger GenerateRequest is INVALID_ARGUMENT
   int max_inflight = 256;               // requests beyond this: RESOURCE_EXHAUSTED
-  int max_attempts = 3;                 // placements per request (1 + retries on node failure)
+  int max_attempts = 4;                 // placements per request (1 + retries on node failure)
 };
 
 }  // namespace dllm::router

@@ -19,8 +19,7 @@ absl::Status from_grpc_status(const grpc::Status& status) {
 
 bool is_node_failure(const grpc::Status& status) {
   return status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-         status.error_code() == grpc::StatusCode::UNKNOWN ||
-         status.error_code() == grpc::StatusCode::ABORTED;
+         status.error_code() == grpc::StatusCode::UNKNOWN;
 }
 
 }  // namespace dllm::wire

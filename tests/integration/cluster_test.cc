@@ -286,3 +286,42 @@ TEST(ClusterTest, TheRouterRefusesWorkBeyondItsInflightLimit) {
 
 }  // namespace
 }  // namespace dllm
+
+namespace dllm {
+namespace {
+
+using namespace testing_serve;
+
+// K/V pulls that drop (the transport's fault hook on the decode node) are prepared again: every
+// reuse-mode request completes with the undisturbed answer.
+TEST(ClusterFaultTest, DroppedKvTransfersAreRetriedToTheSameAnswer) {
+  Cluster cluster(1, 1, {"--max-attempts", "12"}, {"--fault-drop-probability", "0.5"});
+  ASSERT_TRUE(cluster.ok()) << cluster.logs();
+  const std::string doc =
+      "The red fox lives in the old forest near the river. Every morning the fox walks to the "
+      "water and drinks. The blue bird sings on the tall tree while the sun rises.";
+  const std::string expected = reference_ids(
+      "--prompt 'Who drinks?' --context '" + doc +
+      "' --policy prefilling --chunk-size 16 --top-k 2 --chunk-mode reuse --gen-length 8 "
+      "--block-length 8");
+  ASSERT_FALSE(expected.empty());
+  auto stub = cluster.stub();
+  for (int i = 0; i < 6; ++i) {
+    v1::GenerateRequest r;
+    r.set_text("Who drinks?");
+    r.set_context(doc);
+    r.set_policy("prefilling");
+    r.mutable_prefilling()->set_chunk_size(16);
+    r.mutable_prefilling()->set_top_k(2);
+    r.mutable_prefilling()->set_chunk_mode("reuse");
+    r.mutable_params()->set_gen_length(8);
+    r.mutable_params()->set_block_length(8);
+    std::vector<v1::GenerateResponse> out;
+    const grpc::Status st = generate(*stub, r, &out);
+    ASSERT_TRUE(st.ok()) << i << ": " << st.error_message() << cluster.logs();
+    EXPECT_EQ(absl::StrJoin(out.back().done().ids(), ","), expected);
+  }
+}
+
+}  // namespace
+}  // namespace dllm
