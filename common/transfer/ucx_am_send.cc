@@ -38,7 +38,7 @@ void send_active_message(ucp_ep_h ep, unsigned id, std::string header, const voi
       ucp_am_send_nbx(ep, id, send->header.data(), send->header.size(), data, bytes, &param);
   if (UCS_PTR_IS_PTR(request)) {
     ++*in_flight;
-    send.release();  // owned by on_sent now
+    (void)send.release();  // owned by on_sent now
     return;
   }
   if (send->done) send->done(UCS_PTR_STATUS(request));

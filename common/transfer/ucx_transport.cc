@@ -25,7 +25,8 @@ namespace {
 constexpr auto kShutdownDrain = std::chrono::seconds(2);
 
 SteadyTime deadline_after(absl::Duration timeout) {
-  if (timeout == absl::InfiniteDuration()) return SteadyTime::max();
+  // Beyond a year is "never" (and keeps now() + timeout from overflowing).
+  if (timeout > absl::Hours(24 * 365)) return SteadyTime::max();
   return std::chrono::steady_clock::now() +
          std::chrono::duration_cast<std::chrono::steady_clock::duration>(
              absl::ToChronoNanoseconds(std::max(timeout, absl::ZeroDuration())));

@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <future>
 
@@ -151,9 +152,10 @@ void UcxWorker::wait_for_events(SteadyTime until) {
   int timeout_ms = -1;
   if (until != SteadyTime::max()) {
     const auto left = until - std::chrono::steady_clock::now();
-    // Round up: waking a little late is fine, waking early only spins.
-    timeout_ms = static_cast<int>(
-        std::max<int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(left).count()));
+    // Round up: waking a little late is fine, waking early only spins. Far deadlines are
+    // rechecked once a minute rather than overflowing poll's int.
+    const int64_t ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+    timeout_ms = static_cast<int>(std::clamp<int64_t>(ms, 0, 60'000));
   }
   pollfd fds[2] = {{ucx_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
   poll(fds, 2, timeout_ms);

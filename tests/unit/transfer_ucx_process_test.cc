@@ -186,6 +186,53 @@ TEST_P(UcxAcrossProcesses, OwnerKilledMidTransferFailsEveryPullCleanly) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(6));
 }
 
+// The other way round: the child pulls without pause, the parent owns the region. Stopping the
+// child mid-transfer leaves replies that will never be read; unexposing must still return
+// (the owner cuts those connections after the grace period).
+TEST(UcxActiveMessageOwner, UnexposeDoesNotWaitForeverOnAStoppedPuller) {
+  int to_child[2], to_parent[2];
+  ASSERT_EQ(pipe(to_child), 0);
+  ASSERT_EQ(pipe(to_parent), 0);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(to_child[1]);
+    close(to_parent[0]);
+    uint32_t n = 0;
+    if (!read_all(to_child[0], &n, sizeof(n))) _exit(2);
+    std::string d(n, '\0');
+    if (!read_all(to_child[0], d.data(), n)) _exit(2);
+    auto t = make_transport("ucx", ucx_options(UcxProtocol::kActiveMessage));
+    if (!t.ok()) _exit(3);
+    std::vector<uint8_t> dst(kBytes);
+    for (bool told = false;;) {
+      if (!(*t)->pull(d, 0, dst.data(), dst.size(), absl::Seconds(60)).ok()) _exit(0);
+      if (!told) told = write_all(to_parent[1], "r", 1);
+    }
+  }
+  close(to_child[0]);
+  close(to_parent[1]);
+  TransportOptions options = ucx_options(UcxProtocol::kActiveMessage);
+  options.ucx_unexpose_grace = absl::Milliseconds(300);
+  auto owner = make_or_die("ucx", options);
+  const std::vector<uint8_t> src = random_bytes(kBytes, kSeed);
+  auto reg = owner->expose(src.data(), src.size());
+  ASSERT_TRUE(reg.ok());
+  const std::string& d = (*reg)->descriptor();
+  const uint32_t n = static_cast<uint32_t>(d.size());
+  ASSERT_TRUE(write_all(to_child[1], &n, sizeof(n)) && write_all(to_child[1], d.data(), n));
+  char ready = 0;
+  ASSERT_TRUE(read_all(to_parent[0], &ready, 1));  // the child's first pull succeeded
+  std::this_thread::sleep_for(std::chrono::milliseconds(3));
+  kill(pid, SIGSTOP);
+  const auto t0 = std::chrono::steady_clock::now();
+  reg->reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  close(to_child[1]);
+  close(to_parent[0]);
+}
+
 INSTANTIATE_TEST_SUITE_P(Protocols, UcxAcrossProcesses,
                          ::testing::Values(UcxProtocol::kActiveMessage, UcxProtocol::kRma),
                          [](const ::testing::TestParamInfo<UcxProtocol>& info) {
