@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <random>
 #include <string>
@@ -46,6 +47,7 @@ struct Sample {
   bool ok = false;
   double ttft = 0, total = 0;
   double routing = 0;  // client latency minus the time inside the nodes
+  int code = 0;        // grpc::StatusCode of the call
   std::vector<double> block_gaps;
   int tokens = 0;
 };
@@ -85,7 +87,9 @@ Sample one_request(dllm::v1::Generation::Stub& stub, const Flags& f, int prompt_
       s.routing = -m.done().timings().prefill_seconds() - m.done().timings().decode_seconds();
     }
   }
-  s.ok = reader->Finish().ok();
+  const grpc::Status st = reader->Finish();
+  s.ok = st.ok();
+  s.code = st.error_code();
   s.total = std::chrono::duration<double>(Clock::now() - t0).count();
   s.routing += s.total;
   return s;
@@ -93,6 +97,9 @@ Sample one_request(dllm::v1::Generation::Stub& stub, const Flags& f, int prompt_
 
 void report(const char* label, const Flags& f, const std::vector<Sample>& samples, double wall) {
   std::vector<double> ttft, gaps, total, routing;
+  std::map<int, int> failures;  // status code → count
+  for (const Sample& s : samples)
+    if (!s.ok) ++failures[s.code];
   int ok = 0, good = 0;
   long tokens = 0;
   for (const Sample& s : samples) {
@@ -110,6 +117,8 @@ void report(const char* label, const Flags& f, const std::vector<Sample>& sample
               percentile(ttft, 0.99), percentile(gaps, 0.5), percentile(gaps, 0.99),
               samples.empty() ? 0.0 : 100.0 * good / samples.size(), percentile(routing, 0.5),
               percentile(routing, 0.99));
+  for (auto [code, count] : failures)
+    std::printf("  %s: %d requests failed with gRPC status %d\n", label, count, code);
 }
 
 void header() {
