@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "bench/prefilling_reuse_bench.h"
@@ -234,10 +236,21 @@ int run_step(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // `dllm-bench serve|transfer ...` run the gRPC / UCX benchmarks built beside this binary
+  // (separate executables so that this one links no network stack).
+  if (argc >= 2 && (std::strcmp(argv[1], "serve") == 0 || std::strcmp(argv[1], "transfer") == 0)) {
+    std::string self = argv[0];
+    const std::string sibling =
+        self.substr(0, self.rfind('/') + 1) + "dllm-bench-" + argv[1];
+    // dllm-bench-transfer takes its flags from argv[1]: drop the subcommand for it.
+    execv(sibling.c_str(), std::strcmp(argv[1], "transfer") == 0 ? argv + 1 : argv);
+    std::fprintf(stderr, "dllm-bench: cannot run %s\n", sibling.c_str());
+    return 2;
+  }
   if (argc < 2 || std::strcmp(argv[1], "step") != 0) {
     std::fprintf(
         stderr,
-        "usage: dllm-bench step [--device cpu|cuda] [--synthetic-weights "
+        "usage: dllm-bench serve ... | dllm-bench transfer ... | dllm-bench step [--device cpu|cuda] [--synthetic-weights "
         "llada-8b|dream-7b|llada-100m] [--prompts 8192,32768] [--block 32] "
         "[--gen 256] [--iters 5] [--vanilla-max N] [--threads N] [--mode step|prefilling-reuse "
         "[--query 32] [--prefix 32] [--chunk-size 1024] [--top-k 4] [--score-batch 8] "
