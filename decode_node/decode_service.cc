@@ -158,6 +158,15 @@ grpc::Status DecodeService::decode(grpc::ServerContext* context,
     }
     sequence = make_decode_sequence(model_->model(), *spec, prompt, frozen ? &*frozen : nullptr,
                                     on_block);
+    // A retried request resumes after the blocks the client has, when that is exact (focus
+    // carries per-step state across blocks, so it restarts).
+    if (sequence.ok() && request->committed_size() > 0 && shares_forwards(*spec) &&
+        resumable_schedule(spec->generation)) {
+      const std::vector<int32_t> committed(request->committed().begin(),
+                                           request->committed().end());
+      if (absl::Status st = (*sequence)->resume_after_blocks(committed); !st.ok())
+        return wire::to_grpc_status(st);
+    }
   }
   if (!sequence.ok()) return wire::to_grpc_status(sequence.status());
   waiting.end();

@@ -153,6 +153,32 @@ int DenoisingSequence::planned_transfer_count() const {
   return dream_transfer_count(static_cast<int>(masked_in_block().size()), timesteps_, step_);
 }
 
+absl::Status DenoisingSequence::resume_after_blocks(std::span<const int32_t> committed) {
+  if (block_ != 0 || step_ != 0 || result_.counters.steps != 0)
+    return absl::FailedPreconditionError("resume: the sequence has already stepped");
+  if (committed.size() % static_cast<size_t>(block_length_) != 0 ||
+      committed.size() > static_cast<size_t>(num_blocks_) * block_length_)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "resume: ", committed.size(), " committed ids are not whole blocks of ", block_length_,
+        " within ", num_blocks_, " blocks"));
+  for (int32_t id : committed)
+    if (id < 0 || id == mask_id_ || id >= width_)
+      return absl::InvalidArgumentError(absl::StrCat("resume: committed id ", id, " is invalid"));
+  std::copy(committed.begin(), committed.end(), x_.begin() + gen_start_);
+  block_ = static_cast<int>(committed.size()) / block_length_;
+  if (block_ == num_blocks_) {
+    finished_ = true;
+    return absl::OkStatus();
+  }
+  start_block();
+  return absl::OkStatus();
+}
+
+bool resumable_schedule(const GenerationOptions& o) {
+  return o.temperature == 0.0 && o.alg_temp == 0.0 && o.sampler != Sampler::kLladaRandom &&
+         o.sampler != Sampler::kDreamOrigin;
+}
+
 void DenoisingSequence::stop_if_requested() {
   if (finished_ || !options_.should_stop || !options_.should_stop()) return;
   finished_ = true;

@@ -31,6 +31,12 @@ class DenoisingSequence {
   void set_row_focus(std::unique_ptr<RowFocus> focus) { row_focus_ = std::move(focus); }
   RowFocus* row_focus() const { return row_focus_.get(); }
 
+  // Resumes a request another run had started: `committed` are the ids of its first whole
+  // blocks (what a client already received). Call before the first step. The result equals the
+  // uninterrupted run's when the schedule draws no random numbers (resumable_schedule); the
+  // blocks' steps are not replayed, so counters cover the resumed part only.
+  absl::Status resume_after_blocks(std::span<const int32_t> committed);
+
   bool finished() const { return finished_; }
   // Ends the request now if its options' should_stop() says so (between steps).
   void stop_if_requested();
@@ -106,5 +112,9 @@ class DenoisingSequence {
 // sequence's tokens do not depend on the others in the batch.
 absl::StatusOr<bool> step_sequences(LanguageModel& model,
                                     std::span<DenoisingSequence* const> sequences);
+
+// Whether a schedule is a pure function of the sequence state (no random draws: greedy tokens,
+// confidence-ranked positions): only then does resume_after_blocks() reproduce a full run.
+bool resumable_schedule(const GenerationOptions& options);
 
 }  // namespace dllm

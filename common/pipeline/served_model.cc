@@ -11,6 +11,13 @@ namespace dllm {
 
 absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::load(
     const std::string& dir, const ServedModelOptions& options) {
+  return load(dir, options,
+              options.load_weights ? kernels::make_cpu_backend(options.threads) : nullptr);
+}
+
+absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::load(
+    const std::string& dir, const ServedModelOptions& options,
+    std::unique_ptr<kernels::Backend> backend) {
   auto served = std::make_unique<ServedModel>();
   std::filesystem::path path(dir);
   served->dir_ = dir;
@@ -25,7 +32,8 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::load(
     served->tokenizer_ = std::move(*tok);
   }
   if (!options.load_weights) return served;
-  served->backend_ = kernels::make_cpu_backend(options.threads);
+  if (backend == nullptr) return absl::InvalidArgumentError("no backend to load the model on");
+  served->backend_ = std::move(backend);
   absl::StatusOr<std::unique_ptr<Transformer>> model =
       load_transformer(dir, served->backend_.get(), options.engine);
   if (!model.ok()) return model.status();

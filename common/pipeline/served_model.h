@@ -27,6 +27,10 @@ class ServedModel {
   // The name is the directory's last component.
   static absl::StatusOr<std::unique_ptr<ServedModel>> load(const std::string& dir,
                                                            const ServedModelOptions& options);
+  // The same on a given backend (e.g. CUDA); options.threads is then unused.
+  static absl::StatusOr<std::unique_ptr<ServedModel>> load(
+      const std::string& dir, const ServedModelOptions& options,
+      std::unique_ptr<kernels::Backend> backend);
 
   const std::string& name() const { return name_; }
   const std::string& dir() const { return dir_; }

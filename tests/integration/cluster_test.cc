@@ -164,6 +164,9 @@ TEST(ClusterTest, KillingTheDecodeNodeMidRequestStillCompletesTheRequest) {
   for (int b = 0; b < 256 / 32; ++b) want[b] = b;
   EXPECT_EQ(indices, want);
   EXPECT_EQ(ids_of(rest), expected);
+  // The second decode node resumed after the blocks already streamed: it ran fewer forwards
+  // than the whole request needs (one per step, 256 steps).
+  EXPECT_LT(rest.back().done().usage().forward_passes(), 256);
 }
 
 TEST(ClusterTest, KillingAPrefillNodeStillCompletesRequests) {
