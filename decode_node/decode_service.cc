@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "common/logging/event_log.h"
 #include "common/pipeline/engine_request.h"
 #include "common/generate/denoising_sequence.h"
 #include "decode_node/kv_puller.h"
@@ -43,6 +44,18 @@ grpc::Status DecodeService::Decode(grpc::ServerContext* context, const v1::Decod
                                    grpc::ServerWriter<v1::DecodeEvent>* writer) {
   Observed seen;
   const grpc::Status status = decode(context, *request, writer, &seen);
+  logging::event(status.ok() ? logging::Level::kInfo : logging::Level::kWarn, "decode_done",
+                 {logging::field("request_id", request->request().request_id()),
+                  logging::field("policy", request->request().policy()),
+                  logging::field("outcome",
+                                 metrics::outcome_of(wire::from_grpc_status(status))),
+                  logging::field("error", status.error_message()),
+                  logging::field("generated", seen.generated),
+                  logging::field("resumed_after_blocks", request->committed_size() > 0 && seen.resumed),
+                  logging::field("kv_bytes", seen.pulled_bytes),
+                  logging::field("queue_s", seen.queue_seconds),
+                  logging::field("first_block_s", seen.first_block_seconds),
+                  logging::field("total_s", seen.total_seconds)});
   if (metrics_ == nullptr) return status;
   const std::string& model = model_->name();
   const std::string& policy = request->request().policy();
@@ -166,6 +179,7 @@ grpc::Status DecodeService::decode(grpc::ServerContext* context,
                                            request->committed().end());
       if (absl::Status st = (*sequence)->resume_after_blocks(committed); !st.ok())
         return wire::to_grpc_status(st);
+      seen->resumed = true;
     }
   }
   if (!sequence.ok()) return wire::to_grpc_status(sequence.status());
@@ -179,6 +193,8 @@ grpc::Status DecodeService::decode(grpc::ServerContext* context,
     return grpc::Status(grpc::StatusCode::CANCELLED, "request cancelled");
   if (!result.ok()) return wire::to_grpc_status(result.status());
   seen->steps = result->counters.steps;
+  seen->generated = static_cast<int64_t>(result->generated.size());
+  seen->total_seconds = seconds_between(arrived, Clock::now());
   seen->first_block_seconds = seconds_between(started, first_block);
 
   const Clock::time_point finished = Clock::now();

@@ -46,7 +46,9 @@ class DecodeService final : public v1::DecodeNode::Service {
   struct Observed {
     double queue_seconds = -1, first_block_seconds = -1, pull_seconds = -1;
     std::vector<double> block_gaps;
-    int64_t pulled_bytes = 0, steps = 0, blocks = 0;
+    int64_t pulled_bytes = 0, steps = 0, blocks = 0, generated = 0;
+    double total_seconds = 0;
+    bool resumed = false;
     bool pull_failed = false;
   };
   grpc::Status decode(grpc::ServerContext* context, const v1::DecodeRequest& request,

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/kv/kv_rows.h"
+#include "common/logging/event_log.h"
 #include "common/pipeline/engine_request.h"
 #include "proto/wire/engine_request_wire.h"
 #include "proto/wire/status_mapping.h"
@@ -28,6 +29,19 @@ grpc::Status PrefillService::Prepare(grpc::ServerContext* context,
                                      const v1::PrepareRequest* request,
                                      v1::PrepareResponse* response) {
   const grpc::Status status = prepare(context, *request, response);
+  const v1::PreparedPrompt& p = response->prepared();
+  logging::event(status.ok() ? logging::Level::kInfo : logging::Level::kWarn, "prepare_done",
+                 {logging::field("request_id", request->request().request_id()),
+                  logging::field("policy", request->request().policy()),
+                  logging::field("outcome",
+                                 metrics::outcome_of(wire::from_grpc_status(status))),
+                  logging::field("error", status.error_message()),
+                  logging::field("prompt", p.prompt_size()),
+                  logging::field("chunks", p.chunks()),
+                  logging::field("selected", p.selected_chunks_size()),
+                  logging::field("chunk_cache_hits", p.chunk_cache_hits()),
+                  logging::field("kv_rows", p.frozen_len()),
+                  logging::field("seconds", response->prepare_seconds())});
   if (metrics_ == nullptr) return status;
   const std::string& model = model_->name();
   const std::string& policy = request->request().policy();

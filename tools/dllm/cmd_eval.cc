@@ -27,6 +27,7 @@
 #include "common/sparse/focus_on_prefilling.h"
 #include "common/sparse/prefilling.h"
 #include "tools/dllm/commands.h"
+#include "tools/dllm/progress_bar.h"
 #include "tools/dllm/engine_options.h"
 #include "tools/dllm/policy_flags.h"
 
@@ -306,6 +307,9 @@ int run_eval(int argc, char** argv) {
       return report_error(st);
 
   std::vector<eval::EvalCell> cells;
+  ProgressBar progress("dllm eval",
+                       static_cast<int64_t>(tasks->size() * lengths->size() * depths->size()) *
+                           req.samples);
   for (const std::string& task : *tasks) {
     for (int ctx : *lengths) {
       for (double depth : *depths) {
@@ -332,6 +336,7 @@ int run_eval(int argc, char** argv) {
           const bool ok = eval::answer_matches(got, s.answer);
           ++cell.samples;
           cell.correct += ok ? 1 : 0;
+          progress.advance();
           if (verbose)
             std::printf("%s ctx=%d(%zu tokens) depth=%g seed=%lld %s want=\"%s\" got=\"%s\"\n",
                         task.c_str(), ctx, prompt->size(), depth, static_cast<long long>(s.seed),
@@ -344,6 +349,7 @@ int run_eval(int argc, char** argv) {
       }
     }
   }
+  progress.finish();
   std::fputs(eval::format_table(cells, policy_name).c_str(), stdout);
   if (args->has("csv")) {
     std::ofstream out(args->get("csv"));

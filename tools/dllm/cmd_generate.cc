@@ -18,6 +18,7 @@
 #include "tools/dllm/engine_options.h"
 #include "tools/dllm/generation_flags.h"
 #include "tools/dllm/policy_flags.h"
+#include "tools/dllm/progress_bar.h"
 
 namespace dllm::cli {
 namespace {
@@ -199,10 +200,18 @@ int run_generate(int argc, char** argv) {
   const std::vector<int32_t> stops = resolve_stop_tokens(options, config);
 
   BlockCallback on_block;
-  if (args->flag("stream") && tok != nullptr)
+  // Long generations show their blocks going by (on a terminal; --stream prints them instead).
+  std::optional<ProgressBar> progress;
+  if (args->flag("stream") && tok != nullptr) {
     on_block = [&](int block, std::span<const int32_t> ids) {
       std::fprintf(stderr, "[block %d] %s\n", block, visible_text(*tok, ids, stops).c_str());
     };
+  } else {
+    const int block = options.block_length > 0 ? options.block_length : options.gen_length;
+    progress.emplace("dllm generate: blocks", options.gen_length / std::max(1, block));
+    if (progress->enabled())
+      on_block = [&](int, std::span<const int32_t>) { progress->advance(); };
+  }
   const auto t0 = std::chrono::steady_clock::now();
   // The engine path the servers run too (prepare, then decode): one answer either way.
   EngineRequestSpec spec{.policy = *policy, .generation = options, .model_id = dir};
@@ -223,6 +232,7 @@ int run_generate(int argc, char** argv) {
   FocusCounters counters;
   absl::StatusOr<EngineResult> ran =
       run_engine_request(**model, spec, /*chunk_cache=*/nullptr, on_block, &counters);
+  if (progress) progress->finish();
   if (!ran.ok()) return report_error(ran.status());
   if (policy_uses_prefilling(*policy)) print_prefilling_report(ran->report);
   if (policy_uses_focus(*policy)) print_focus_counters(counters);
