@@ -39,7 +39,10 @@ absl::Status validate_generate_request(const v1::GenerateRequest& request,
         "gen_length must be in [1, ", limits.max_gen_length, "], got ", p.gen_length()));
   if (p.has_block_length() && p.block_length() < 0)
     return absl::InvalidArgumentError("block_length must be >= 0");
-  if (p.has_steps() && p.steps() <= 0) return absl::InvalidArgumentError("steps must be >= 1");
+  // Each step is a forward pass: past max_gen_length, steps only add passes that commit nothing.
+  if (p.has_steps() && (p.steps() <= 0 || p.steps() > limits.max_gen_length))
+    return absl::InvalidArgumentError(
+        absl::StrCat("steps must be in [1, ", limits.max_gen_length, "], got ", p.steps()));
   return absl::OkStatus();
 }
 

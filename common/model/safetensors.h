@@ -29,6 +29,10 @@ class SafetensorsFile {
   // Maps `path` and validates the header: JSON well-formed, offsets in bounds, sizes match
   // shape × dtype, no overlaps. Errors name the file and the offending tensor.
   static absl::StatusOr<std::unique_ptr<SafetensorsFile>> open(const std::string& path);
+  // The same validation over a whole file already in memory (the object keeps `bytes`);
+  // `name` stands in for the path in messages.
+  static absl::StatusOr<std::unique_ptr<SafetensorsFile>> from_bytes(std::string name,
+                                                                     std::string bytes);
   ~SafetensorsFile();
   SafetensorsFile(const SafetensorsFile&) = delete;
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;
@@ -40,9 +44,12 @@ class SafetensorsFile {
 
  private:
   SafetensorsFile() = default;
+  // Reads the header of the file's `size` bytes at `bytes` and fills tensors_ and metadata_.
+  absl::Status index(const uint8_t* bytes, uint64_t size);
   std::string path_;
   void* map_ = nullptr;
   size_t map_size_ = 0;
+  std::string owned_bytes_;  // from_bytes: the file's contents (no mapping)
   std::map<std::string, TensorInfo> tensors_;
   std::map<std::string, std::string> metadata_;
 };

@@ -110,34 +110,32 @@ absl::StatusOr<std::string> read_text(const std::string& path) {
   return text.str();
 }
 
-// Reads the index's weight_map: tensor name -> shard file name.
-absl::StatusOr<std::map<std::string, std::string>> read_weight_map(const std::string& index_path) {
-  absl::StatusOr<std::string> text = read_text(index_path);
-  if (!text.ok()) return text.status();
+}  // namespace
+
+absl::StatusOr<std::map<std::string, std::string>> parse_safetensors_index(
+    const std::string& json_text, const std::string& source) {
   nlohmann::json index;
   try {
-    index = nlohmann::json::parse(*text);
+    index = nlohmann::json::parse(json_text);
   } catch (const nlohmann::json::exception& e) {
-    return absl::DataLossError(absl::StrCat(index_path, ": invalid JSON: ", e.what()));
+    return absl::DataLossError(absl::StrCat(source, ": invalid JSON: ", e.what()));
   }
   auto map = index.is_object() ? index.find("weight_map") : index.end();
   if (map == index.end() || !map->is_object()) {
-    return absl::DataLossError(absl::StrCat(index_path, ": no 'weight_map' object"));
+    return absl::DataLossError(absl::StrCat(source, ": no 'weight_map' object"));
   }
   std::map<std::string, std::string> out;
   for (auto it = map->begin(); it != map->end(); ++it) {
     const std::string shard = it->is_string() ? it->get<std::string>() : "";
     // Shards live beside the index; a path component could reach outside the model directory.
     if (shard.empty() || shard == "." || shard == ".." || shard.find('/') != std::string::npos) {
-      return absl::DataLossError(absl::StrCat(index_path, ": tensor '", it.key(), "': shard '",
-                                              shard, "' is not a file name"));
+      return absl::DataLossError(absl::StrCat(source, ": tensor '", it.key(), "': shard '", shard,
+                                              "' is not a file name"));
     }
     out[it.key()] = shard;
   }
   return out;
 }
-
-}  // namespace
 
 std::vector<ExpectedTensor> expected_tensors(const ModelConfig& c) {
   const int64_t d = c.hidden_size;
@@ -188,7 +186,10 @@ absl::StatusOr<std::unique_ptr<CheckpointWeights>> CheckpointWeights::load(
     }
   } else if (std::filesystem::exists(index, ec)) {
     listing = index;
-    absl::StatusOr<std::map<std::string, std::string>> weight_map = read_weight_map(index);
+    absl::StatusOr<std::string> index_text = read_text(index);
+    if (!index_text.ok()) return index_text.status();
+    absl::StatusOr<std::map<std::string, std::string>> weight_map =
+        parse_safetensors_index(*index_text, index);
     if (!weight_map.ok()) return weight_map.status();
     std::map<std::string, std::vector<std::string>> by_shard;
     for (const auto& [name, shard] : *weight_map) by_shard[shard].push_back(name);

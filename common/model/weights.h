@@ -2,6 +2,7 @@
 // against the ModelConfig and exposed per layer as typed views into the mmap.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,5 +57,10 @@ struct ExpectedTensor {
   std::vector<int64_t> shape;
 };
 std::vector<ExpectedTensor> expected_tensors(const ModelConfig& config);
+
+// The "weight_map" of a model.safetensors.index.json's text: tensor name -> shard file name
+// (a plain file name beside the index). `source` names the index in messages.
+absl::StatusOr<std::map<std::string, std::string>> parse_safetensors_index(
+    const std::string& json_text, const std::string& source);
 
 }  // namespace dllm

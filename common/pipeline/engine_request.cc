@@ -37,6 +37,16 @@ absl::Status validate_engine_request(const EngineRequestSpec& spec, const ModelC
   if (absl::Status s = validate_generation_options(spec.generation, config); !s.ok()) return s;
   const std::vector<int32_t> prompt = spec.full_prompt();
   if (prompt.empty()) return absl::InvalidArgumentError("empty prompt");
+  // A node takes these from the wire: the sequence length (prompt + gen_length) is an int
+  // throughout the engine and a step schedule holds an entry per step, so both are bounded far
+  // above any model's context instead of overflowing or allocating gigabytes.
+  if (static_cast<int64_t>(prompt.size()) + spec.generation.gen_length > kMaxSequenceTokens)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "prompt (", prompt.size(), " tokens) + gen_length (", spec.generation.gen_length,
+        ") exceeds the engine's limit of ", kMaxSequenceTokens, " tokens"));
+  if (spec.generation.steps > kMaxSequenceTokens)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "steps ", spec.generation.steps, " exceeds the engine's limit of ", kMaxSequenceTokens));
   if (absl::Status s = validate_prompt(prompt, config); !s.ok()) return s;
   if (uses_prefilling(spec.policy)) {
     if (spec.context.empty())

@@ -34,8 +34,11 @@ struct EngineRequestSpec {
   std::vector<int32_t> full_prompt() const;
 };
 
+// The longest sequence (prompt + gen_length) and the most steps a request may ask for.
+inline constexpr int64_t kMaxSequenceTokens = int64_t{1} << 20;
+
 // Refuses what would fail later (bad knobs, ids out of range, a prefilling policy with no
-// context or query) before any model work.
+// context or query, a sequence or step count past kMaxSequenceTokens) before any model work.
 absl::Status validate_engine_request(const EngineRequestSpec& spec, const ModelConfig& config);
 
 struct PreparedPromptState {

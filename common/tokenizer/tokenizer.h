@@ -33,6 +33,14 @@ class Tokenizer {
   static absl::StatusOr<std::unique_ptr<Tokenizer>> load_vocab_merges(
       const std::string& vocab_path, const std::string& merges_path,
       const std::string& config_path);
+  // The same two loaders over file contents already in memory; `source` names them in
+  // messages. An empty `config_json` means no tokenizer_config.json.
+  static absl::StatusOr<std::unique_ptr<Tokenizer>> from_tokenizer_json(std::string_view json_text,
+                                                                        const std::string& source);
+  static absl::StatusOr<std::unique_ptr<Tokenizer>> from_vocab_merges(std::string_view vocab_json,
+                                                                      std::string_view merges_txt,
+                                                                      std::string_view config_json,
+                                                                      const std::string& source);
 
   ~Tokenizer();
   Tokenizer(const Tokenizer&) = delete;

@@ -2,12 +2,12 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
-#include <nlohmann/json.hpp>
-
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/tokenizer/tokenizer.h"
 #include "common/tokenizer/tokenizer_state.h"
@@ -34,17 +34,46 @@ absl::StatusOr<std::string> read_file(const std::string& path) {
   return std::move(buffer).str();
 }
 
+absl::StatusOr<json> parse_json_text(std::string_view text, const std::string& source) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(source, ": not valid JSON"));
+  return j;
+}
+
 absl::StatusOr<json> parse_json_file(const std::string& path) {
   absl::StatusOr<std::string> text = read_file(path);
   if (!text.ok()) return text.status();
-  json j = json::parse(*text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(path, ": not valid JSON"));
-  return j;
+  return parse_json_text(*text, path);
 }
 
 std::string type_of(const json& j) {
   return j.is_object() && j.contains("type") && j["type"].is_string() ? j["type"].get<std::string>()
                                                                        : std::string();
+}
+
+// The id tables are dense (a slot per id up to the largest, tokenizer_state.h), so an id is
+// bounded: 2^21 is eight times the largest vocabulary in use (~256k).
+constexpr int64_t kMaxTokenId = (int64_t{1} << 21) - 1;
+
+// A token id as Hugging Face writes it: a JSON integer in [0, kMaxTokenId]. A float or a value
+// past int32 would otherwise be cast (undefined for floats, wrapped for integers).
+absl::StatusOr<int32_t> token_id(const json& v, const std::string& token) {
+  int64_t id = -1;
+  if (v.is_number_unsigned()) {
+    id = v.get<uint64_t>() > static_cast<uint64_t>(kMaxTokenId)
+             ? kMaxTokenId + 1
+             : static_cast<int64_t>(v.get<uint64_t>());
+  } else if (v.is_number_integer()) {
+    id = v.get<int64_t>();
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("token '", token, "': id is not an integer (", v.type_name(), ")"));
+  }
+  if (id < 0 || id > kMaxTokenId) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("token '", token, "': id ", v.dump(), " is outside [0, ", kMaxTokenId, "]"));
+  }
+  return static_cast<int32_t>(id);
 }
 
 // Oniguruma/PCRE2 escape of a literal `Split` pattern ({"String": ...}).
@@ -139,10 +168,12 @@ absl::Status check_decoder(const json& j) {
   return absl::UnimplementedError(absl::StrCat("decoder type '", type, "'"));
 }
 
-AddedToken read_added_token(const json& j, int32_t id) {
+absl::StatusOr<AddedToken> read_added_token(const json& j, const json& id) {
   AddedToken t;
-  t.id = id;
   t.content = j.at("content").get<std::string>();
+  absl::StatusOr<int32_t> checked = token_id(id, t.content);
+  if (!checked.ok()) return checked.status();
+  t.id = *checked;
   t.special = j.value("special", false);
   t.single_word = j.value("single_word", false);
   t.lstrip = j.value("lstrip", false);
@@ -156,15 +187,14 @@ AddedToken read_added_token(const json& j, int32_t id) {
 absl::Status apply_added_tokens_decoder(const json& config, std::vector<AddedToken>& added) {
   if (!config.contains("added_tokens_decoder")) return absl::OkStatus();
   for (const auto& [key, value] : config["added_tokens_decoder"].items()) {
-    int32_t id = 0;
-    try {
-      id = static_cast<int32_t>(std::stol(key));
-    } catch (const std::exception&) {
+    int64_t id = 0;
+    if (!absl::SimpleAtoi(key, &id)) {
       return absl::InvalidArgumentError(absl::StrCat("added_tokens_decoder key '", key, "'"));
     }
-    AddedToken t = read_added_token(value, id);
-    std::erase_if(added, [&](const AddedToken& a) { return a.id == id; });
-    added.push_back(std::move(t));
+    absl::StatusOr<AddedToken> t = read_added_token(value, json(id));
+    if (!t.ok()) return t.status();
+    std::erase_if(added, [&](const AddedToken& a) { return a.id == t->id; });
+    added.push_back(std::move(*t));
   }
   return absl::OkStatus();
 }
@@ -226,7 +256,9 @@ absl::StatusOr<std::unique_ptr<TokenizerState>> state_from_tokenizer_json(const 
   Vocab vocab;
   vocab.reserve(model.at("vocab").size());
   for (const auto& [text, id] : model.at("vocab").items()) {
-    vocab.emplace_back(text, id.get<int32_t>());
+    absl::StatusOr<int32_t> checked = token_id(id, text);
+    if (!checked.ok()) return checked.status();
+    vocab.emplace_back(text, *checked);
   }
   Merges merges;
   merges.reserve(model.at("merges").size());
@@ -248,9 +280,53 @@ absl::StatusOr<std::unique_ptr<TokenizerState>> state_from_tokenizer_json(const 
   }
   if (absl::Status s = check_decoder(root.value("decoder", json())); !s.ok()) return s;
   for (const json& t : root.value("added_tokens", json::array())) {
-    state->added_tokens.push_back(read_added_token(t, t.at("id").get<int32_t>()));
+    absl::StatusOr<AddedToken> token = read_added_token(t, t.at("id"));
+    if (!token.ok()) return token.status();
+    state->added_tokens.push_back(std::move(*token));
   }
   return build_state(vocab, merges, options, std::move(state));
+}
+
+// vocab.json + merges.txt (+ tokenizer_config.json, an empty object when absent) → state.
+absl::StatusOr<std::unique_ptr<TokenizerState>> state_from_vocab_merges(
+    const json& vocab_json, std::string_view merges_text, const json& config) {
+  if (!vocab_json.is_object()) return absl::InvalidArgumentError("vocab.json is not an object");
+  Vocab vocab;
+  vocab.reserve(vocab_json.size());
+  for (const auto& [text, id] : vocab_json.items()) {
+    absl::StatusOr<int32_t> checked = token_id(id, text);
+    if (!checked.ok()) return checked.status();
+    vocab.emplace_back(text, *checked);
+  }
+  Merges merges;
+  for (absl::string_view line :
+       absl::StrSplit(absl::string_view(merges_text.data(), merges_text.size()), '\n')) {
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty() || absl::StartsWith(line, "#version")) continue;
+    if (absl::Status s = read_merge(json(std::string(line.data(), line.size())), merges); !s.ok())
+      return s;
+  }
+  auto st = std::make_unique<TokenizerState>();
+  const std::string cls = config.value("tokenizer_class", std::string());
+  PreTokenizerStep byte_level;
+  byte_level.kind = PreTokenizerStep::Kind::kByteLevel;
+  if (cls.starts_with("GPT2Tokenizer")) {
+    // GPT-2's slow tokenizer: its own regex, no normalizer.
+    json step = {{"type", "ByteLevel"},
+                 {"use_regex", true},
+                 {"add_prefix_space", config.value("add_prefix_space", false)}};
+    if (absl::Status s = add_pre_tokenizer(step, st->pre_tokenizer); !s.ok()) return s;
+  } else {
+    // Qwen2Tokenizer / DreamTokenizer: NFC, Qwen2's split regex, bytes to unicode.
+    st->nfc = true;
+    json split = {{"type", "Split"},
+                  {"pattern", {{"Regex", std::string(tokenizer_internal::kQwen2SplitPattern)}}},
+                  {"behavior", "Isolated"}};
+    if (absl::Status s = add_pre_tokenizer(split, st->pre_tokenizer); !s.ok()) return s;
+    st->pre_tokenizer.add_step(std::move(byte_level));
+  }
+  if (absl::Status s = apply_added_tokens_decoder(config, st->added_tokens); !s.ok()) return s;
+  return build_state(vocab, merges, BpeOptions{}, std::move(st));
 }
 
 // Runs `build`, turning a nlohmann exception (missing key, wrong type) into a Status so
@@ -267,11 +343,20 @@ auto guard_json(Fn&& build) -> decltype(build()) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::load_tokenizer_json(const std::string& path) {
-  absl::StatusOr<json> root = parse_json_file(path);
+  absl::StatusOr<std::string> text = read_file(path);
+  if (!text.ok()) return text.status();
+  return from_tokenizer_json(*text, path);
+}
+
+absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::from_tokenizer_json(
+    std::string_view json_text, const std::string& source) {
+  absl::StatusOr<json> root = parse_json_text(json_text, source);
   if (!root.ok()) return root.status();
   absl::StatusOr<std::unique_ptr<TokenizerState>> state =
       guard_json([&] { return state_from_tokenizer_json(*root); });
-  if (!state.ok()) return absl::Status(state.status().code(), absl::StrCat(path, ": ", state.status().message()));
+  if (!state.ok())
+    return absl::Status(state.status().code(),
+                        absl::StrCat(source, ": ", state.status().message()));
   return std::unique_ptr<Tokenizer>(new Tokenizer(std::move(*state)));
 }
 
@@ -288,42 +373,31 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::load_vocab_merges(
     if (!c.ok()) return c.status();
     config = std::move(*c);
   }
-  absl::StatusOr<std::unique_ptr<TokenizerState>> state = guard_json(
-      [&]() -> absl::StatusOr<std::unique_ptr<TokenizerState>> {
-        if (!vocab_json->is_object()) return absl::InvalidArgumentError("vocab.json is not an object");
-        Vocab vocab;
-        vocab.reserve(vocab_json->size());
-        for (const auto& [text, id] : vocab_json->items()) vocab.emplace_back(text, id.get<int32_t>());
-        Merges merges;
-        for (absl::string_view line : absl::StrSplit(*merges_text, '\n')) {
-          if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-          if (line.empty() || absl::StartsWith(line, "#version")) continue;
-          if (absl::Status s = read_merge(json(std::string(line.data(), line.size())), merges); !s.ok()) return s;
-        }
-        auto st = std::make_unique<TokenizerState>();
-        const std::string cls = config.value("tokenizer_class", std::string());
-        PreTokenizerStep byte_level;
-        byte_level.kind = PreTokenizerStep::Kind::kByteLevel;
-        if (cls.starts_with("GPT2Tokenizer")) {
-          // GPT-2's slow tokenizer: its own regex, no normalizer.
-          json step = {{"type", "ByteLevel"}, {"use_regex", true},
-                       {"add_prefix_space", config.value("add_prefix_space", false)}};
-          if (absl::Status s = add_pre_tokenizer(step, st->pre_tokenizer); !s.ok()) return s;
-        } else {
-          // Qwen2Tokenizer / DreamTokenizer: NFC, Qwen2's split regex, bytes to unicode.
-          st->nfc = true;
-          json split = {{"type", "Split"},
-                        {"pattern", {{"Regex", std::string(tokenizer_internal::kQwen2SplitPattern)}}},
-                        {"behavior", "Isolated"}};
-          if (absl::Status s = add_pre_tokenizer(split, st->pre_tokenizer); !s.ok()) return s;
-          st->pre_tokenizer.add_step(std::move(byte_level));
-        }
-        if (absl::Status s = apply_added_tokens_decoder(config, st->added_tokens); !s.ok()) return s;
-        return build_state(vocab, merges, BpeOptions{}, std::move(st));
-      });
+  absl::StatusOr<std::unique_ptr<TokenizerState>> state =
+      guard_json([&] { return state_from_vocab_merges(*vocab_json, *merges_text, config); });
   if (!state.ok()) {
     return absl::Status(state.status().code(),
                         absl::StrCat(vocab_path, " + ", merges_path, ": ", state.status().message()));
+  }
+  return std::unique_ptr<Tokenizer>(new Tokenizer(std::move(*state)));
+}
+
+absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::from_vocab_merges(
+    std::string_view vocab_json, std::string_view merges_txt, std::string_view config_json,
+    const std::string& source) {
+  absl::StatusOr<json> vocab = parse_json_text(vocab_json, source + " (vocab.json)");
+  if (!vocab.ok()) return vocab.status();
+  json config = json::object();
+  if (!config_json.empty()) {
+    absl::StatusOr<json> c = parse_json_text(config_json, source + " (tokenizer_config.json)");
+    if (!c.ok()) return c.status();
+    config = std::move(*c);
+  }
+  absl::StatusOr<std::unique_ptr<TokenizerState>> state =
+      guard_json([&] { return state_from_vocab_merges(*vocab, merges_txt, config); });
+  if (!state.ok()) {
+    return absl::Status(state.status().code(),
+                        absl::StrCat(source, ": ", state.status().message()));
   }
   return std::unique_ptr<Tokenizer>(new Tokenizer(std::move(*state)));
 }
@@ -346,7 +420,11 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::load_from_dir(const std::s
             json& added = (*j)["added_tokens"];
             if (added.is_null()) added = json::array();
             std::vector<AddedToken> tokens;
-            for (const json& t : added) tokens.push_back(read_added_token(t, t.at("id").get<int32_t>()));
+            for (const json& t : added) {
+              absl::StatusOr<AddedToken> token = read_added_token(t, t.at("id"));
+              if (!token.ok()) return token.status();
+              tokens.push_back(std::move(*token));
+            }
             if (absl::Status s = apply_added_tokens_decoder(*c, tokens); !s.ok()) return s;
             added = json::array();
             for (const AddedToken& t : tokens) {

@@ -310,6 +310,22 @@ TEST(ModelConfig, RejectsInconsistentDims) {
   expect_error(j, {"head_dim"});
 }
 
+TEST(ModelConfig, MlpRatioTimesWidthMustFitInt) {
+  Json j = llada_8b();
+  j.erase("mlp_hidden_size");
+  j["mlp_ratio"] = 8;
+  absl::StatusOr<ModelConfig> c = parse(j);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->intermediate_size, 8 * 4096);
+  // 65536 × 65536 overflowed int before the product was taken in 64 bits (tests/fuzz).
+  j["d_model"] = 65536;
+  j["mlp_ratio"] = 65536;
+  expect_error(j, {"mlp_ratio * d_model = 4294967296", "int32"});
+  // An explicit mlp_hidden_size wins; the ratio is not multiplied out then.
+  j["mlp_hidden_size"] = 1024;
+  EXPECT_TRUE(parse(j).ok());
+}
+
 TEST(ModelConfig, RejectsSpecialIdsOutsideEmbedding) {
   Json j = llada_8b();
   j["vocab_size"] = 1000;

@@ -228,6 +228,34 @@ TEST(Safetensors, RejectsBadTensorEntries) {
           R"({"w": {"dtype": "F32", "shape": [4294967296, 4294967296, 16], "data_offsets": [0, 4]}})",
           4),
       {"tensor 'w'", "2^64"});
+  // numel fits 64 unsigned bits but a partial product passes int64 (TensorInfo::numel());
+  // the trailing zero made the tensor empty. Found by tests/fuzz (safetensors_header).
+  expect_open_error(
+      raw_file(
+          R"({"w": {"dtype": "U8", "shape": [4611686018427387904, 3, 0], "data_offsets": [0, 0]}})",
+          0),
+      {"tensor 'w'", "more than 2^63 elements"});
+}
+
+TEST(Safetensors, FromBytesValidatesLikeOpen) {
+  absl::StatusOr<std::unique_ptr<SafetensorsFile>> mapped = SafetensorsFile::open(kLladaFile);
+  ASSERT_TRUE(mapped.ok()) << mapped.status();
+  absl::StatusOr<std::unique_ptr<SafetensorsFile>> copy =
+      SafetensorsFile::from_bytes("in-memory", read_bytes(kLladaFile));
+  ASSERT_TRUE(copy.ok()) << copy.status();
+  ASSERT_EQ((*copy)->tensors().size(), (*mapped)->tensors().size());
+  for (const auto& [name, t] : (*mapped)->tensors()) {
+    const TensorInfo* c = (*copy)->find(name);
+    ASSERT_NE(c, nullptr) << name;
+    EXPECT_EQ(c->shape, t.shape);
+    ASSERT_EQ(c->nbytes, t.nbytes);
+    EXPECT_EQ(std::memcmp(c->data, t.data, t.nbytes), 0) << name;
+  }
+  absl::StatusOr<std::unique_ptr<SafetensorsFile>> bad =
+      SafetensorsFile::from_bytes("short", std::string(5, '\0'));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(),
+            "short: file is 5 bytes, too short for the 8-byte header length");
 }
 
 TEST(Safetensors, RejectsOffsetsOutOfBoundsOrInconsistent) {

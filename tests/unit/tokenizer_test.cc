@@ -200,6 +200,55 @@ TEST(TokenizerTest, Errors) {
             absl::StatusCode::kNotFound);
 }
 
+// Found by tests/fuzz (tokenizer_json, vocab_merges): a float id was cast to int32 (undefined),
+// an integer past int32 wrapped to a small id, and a huge id sized the dense id tables.
+TEST(TokenizerTest, IdsAreIntegersInRange) {
+  for (const json& id :
+       {json(4.85922e+22), json(97.0), json(int64_t{4294967296} + 97),
+        json(uint64_t{18446744073709551615u}), json(int64_t{1} << 21), json(-1), json("97")}) {
+    json bad = make_tokenizer({});
+    bad["model"]["vocab"]["xyz"] = id;
+    const absl::Status s = load_error(bad.dump());
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << id.dump() << ": " << s;
+    EXPECT_NE(s.message().find("token 'xyz'"), std::string::npos) << s;
+    json bad_added = make_tokenizer({}, json::array({added(0, "<x>")}));
+    bad_added["added_tokens"][0]["id"] = id;
+    EXPECT_EQ(load_error(bad_added.dump()).code(), absl::StatusCode::kInvalidArgument) << id.dump();
+  }
+  json big = make_tokenizer({}, json::array({added((1 << 21) - 1, "<last>")}));
+  auto tok = load(big);
+  ASSERT_NE(tok, nullptr);
+  EXPECT_EQ(tok->vocab_size(), 1 << 21);
+
+  const std::string vocab = R"({"a": 0, "b": 1, "ab": 2})";
+  EXPECT_TRUE(Tokenizer::from_vocab_merges(vocab, "a b\n", "", "pair").ok());
+  const absl::Status wrapped =
+      Tokenizer::from_vocab_merges(R"({"a": 0, "b": 4294967297, "ab": 2})", "a b\n", "", "pair")
+          .status();
+  EXPECT_EQ(wrapped.code(), absl::StatusCode::kInvalidArgument) << wrapped;
+  EXPECT_EQ(wrapped.message().rfind("pair: ", 0), 0u) << wrapped;
+  const json config = {{"added_tokens_decoder", {{"4294967299", {{"content", "<x>"}}}}}};
+  EXPECT_EQ(Tokenizer::from_vocab_merges(vocab, "a b\n", config.dump(), "pair").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  const json not_a_number = {{"added_tokens_decoder", {{"3x", {{"content", "<x>"}}}}}};
+  EXPECT_EQ(
+      Tokenizer::from_vocab_merges(vocab, "a b\n", not_a_number.dump(), "pair").status().code(),
+      absl::StatusCode::kInvalidArgument);
+}
+
+TEST(TokenizerTest, FromTextLoadsLikeFromFile) {
+  const json j = make_tokenizer({{"h", "i"}}, json::array({added(300, "<s>")}));
+  auto from_file = load(j);
+  absl::StatusOr<std::unique_ptr<Tokenizer>> from_text =
+      Tokenizer::from_tokenizer_json(j.dump(), "mem");
+  ASSERT_TRUE(from_text.ok()) << from_text.status();
+  EXPECT_EQ(encode(**from_text, "hi<s>hi"), encode(*from_file, "hi<s>hi"));
+  EXPECT_EQ((*from_text)->vocab_size(), from_file->vocab_size());
+  const absl::Status s = Tokenizer::from_tokenizer_json("{", "mem").status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "mem: not valid JSON");
+}
+
 TEST(TokenizerTest, WhitespaceIsUnicodeWhiteSpace) {
   EXPECT_EQ(tokenizer_internal::rewrite_oniguruma_pattern(R"(\s+(?!\S)|[^\s\p{L}]|\\s)"),
             R"(\p{White_Space}+(?!\P{White_Space})|[^\p{White_Space}\p{L}]|\\s)");

@@ -347,5 +347,20 @@ TEST(Weights, RejectsTruncatedShardAndEmptyDir) {
   EXPECT_NE(w.status().message().find(empty.path()), std::string::npos);
 }
 
+TEST(Weights, ParsesIndexText) {
+  absl::StatusOr<std::map<std::string, std::string>> map = parse_safetensors_index(
+      R"({"metadata": {"total_size": 4}, "weight_map": {"a": "s1.safetensors", "b": "s2"}})",
+      "idx.json");
+  ASSERT_TRUE(map.ok()) << map.status();
+  EXPECT_EQ(*map, (std::map<std::string, std::string>{{"a", "s1.safetensors"}, {"b", "s2"}}));
+  for (const char* bad : {R"({"weight_map": {"a": "../x"}})", R"({"weight_map": {"a": 1}})",
+                          R"({"weight_map": []})", R"([1])", "{"}) {
+    absl::StatusOr<std::map<std::string, std::string>> m = parse_safetensors_index(bad, "idx.json");
+    ASSERT_FALSE(m.ok()) << bad;
+    EXPECT_EQ(m.status().code(), absl::StatusCode::kDataLoss);
+    EXPECT_EQ(m.status().message().rfind("idx.json: ", 0), 0u) << m.status();
+  }
+}
+
 }  // namespace
 }  // namespace dllm

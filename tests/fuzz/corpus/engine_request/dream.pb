@@ -1,0 +1,1 @@
+dense2:-Bmaskgit_plusQÍÌÌÌÌÌì?Xaš™™™™™¹?i{®Gáz„?
