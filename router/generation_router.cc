@@ -151,6 +151,7 @@ GenerationRouter::Attempt GenerationRouter::attempt(
   v1::DecodeRequest decode_request;
   *decode_request.mutable_request() = routed.engine;
   *decode_request.mutable_prepared() = prepared.prepared();
+  decode_request.mutable_committed()->Add(progress->committed.begin(), progress->committed.end());
   grpc::ClientContext ctx;
   inherit_deadline(*context, &ctx);
   CancelPropagator::Link link(&cancels_, context, &ctx);
@@ -171,6 +172,8 @@ GenerationRouter::Attempt GenerationRouter::attempt(
         if (event.block().index() < progress->blocks_sent) continue;  // the client has it
         *out.mutable_block() = event.block();
         ++progress->blocks_sent;
+        progress->committed.insert(progress->committed.end(), event.block().ids().begin(),
+                                   event.block().ids().end());
         const Clock::time_point now = Clock::now();
         if (metrics_ != nullptr) {
           if (!progress->first_block_seen)

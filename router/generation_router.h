@@ -60,6 +60,7 @@ class GenerationRouter final : public v1::Generation::Service {
     std::chrono::steady_clock::time_point last_block;
     bool first_block_seen = false;
     int generated_tokens = 0;
+    std::vector<int32_t> committed;  // ids of the blocks sent (a retried decode resumes there)
   };
   Attempt attempt(grpc::ServerContext* context, const RoutedRequest& routed,
                   grpc::ServerWriter<v1::GenerateResponse>* writer, Progress* progress,
