@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/client_context.h"
+#include "proto/wire/bearer_token.h"
 #include "proto/wire/status_mapping.h"
 
 namespace dllm::router {
@@ -37,9 +38,21 @@ std::string GenerationRouter::request_id_or_new(const std::string& given) {
   return given.empty() ? absl::StrCat("req-", next_id_.fetch_add(1)) : given;
 }
 
+grpc::Status GenerationRouter::authorize(const grpc::ServerContext& context) const {
+  if (api_token_.empty()) return grpc::Status::OK;
+  const auto& metadata = context.client_metadata();
+  const auto it = metadata.find(wire::kAuthorizationKey);
+  const absl::string_view header = it == metadata.end()
+                                       ? absl::string_view()
+                                       : absl::string_view(it->second.data(), it->second.size());
+  return wire::to_grpc_status(wire::check_bearer(header, api_token_));
+}
+
 grpc::Status GenerationRouter::Generate(grpc::ServerContext* context,
                                         const v1::GenerateRequest* request,
                                         grpc::ServerWriter<v1::GenerateResponse>* writer) {
+  // Refused before anything is counted: callers without the token do not shape the metrics.
+  if (grpc::Status st = authorize(*context); !st.ok()) return st;
   const Clock::time_point arrived = Clock::now();
   const std::string id = request_id_or_new(request->request_id());
   counters_.requests.fetch_add(1);
@@ -229,6 +242,7 @@ void GenerationRouter::release_lease(const NodeRef& prefill, const v1::KvHandle&
 grpc::Status GenerationRouter::Tokenize(grpc::ServerContext* context,
                                         const v1::TokenizeRequest* request,
                                         v1::TokenizeResponse* response) {
+  if (grpc::Status st = authorize(*context); !st.ok()) return st;
   response->set_request_id(request_id_or_new(request->request_id()));
   if (!request->model().empty() && request->model() != model_->name())
     return grpc::Status(grpc::StatusCode::NOT_FOUND,
@@ -243,6 +257,7 @@ grpc::Status GenerationRouter::Tokenize(grpc::ServerContext* context,
 grpc::Status GenerationRouter::ListModels(grpc::ServerContext* context,
                                           const v1::ListModelsRequest* request,
                                           v1::ListModelsResponse* response) {
+  if (grpc::Status st = authorize(*context); !st.ok()) return st;
   response->set_request_id(request_id_or_new(request->request_id()));
   v1::ModelInfo* info = response->add_models();
   info->set_name(model_->name());

@@ -42,6 +42,8 @@ class GenerationRouter final : public v1::Generation::Service {
   void set_metrics(metrics::ServingMetrics* metrics) { metrics_ = metrics; }
   // The policy of requests that name none (default "dense").
   void set_default_policy(std::string policy) { default_policy_ = std::move(policy); }
+  // Every call must then carry `authorization: Bearer <token>` (else UNAUTHENTICATED).
+  void set_api_token(std::string token) { api_token_ = std::move(token); }
   const RouterCounters& counters() const { return counters_; }
   const ServedModel& model() const { return *model_; }
 
@@ -67,6 +69,7 @@ class GenerationRouter final : public v1::Generation::Service {
                   std::set<std::string>* excluded, std::chrono::steady_clock::time_point arrived);
   void release_lease(const NodeRef& prefill, const v1::KvHandle& kv);
   std::string request_id_or_new(const std::string& given);
+  grpc::Status authorize(const grpc::ServerContext& context) const;
 
   std::unique_ptr<ServedModel> model_;
   NodeRegistry* registry_;
@@ -78,6 +81,7 @@ class GenerationRouter final : public v1::Generation::Service {
   metrics::ServingMetrics* metrics_ = nullptr;
   std::atomic<uint64_t> next_id_{0};
   std::string default_policy_ = "dense";
+  std::string api_token_;  // empty: the API is open
   RouterCounters counters_;
 };
 

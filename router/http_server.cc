@@ -30,6 +30,8 @@ absl::string_view reason_phrase(int status) {
       {100, "Continue"},
       {200, "OK"},
       {400, "Bad Request"},
+      {401, "Unauthorized"},
+      {403, "Forbidden"},
       {404, "Not Found"},
       {405, "Method Not Allowed"},
       {408, "Request Timeout"},

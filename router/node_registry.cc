@@ -2,8 +2,6 @@
 
 #include <limits>
 
-#include "grpcpp/create_channel.h"
-
 namespace dllm::router {
 
 using Clock = std::chrono::steady_clock;
@@ -24,8 +22,7 @@ void NodeRegistry::take_load_locked(Node* n, const v1::NodeLoad& load) {
 void NodeRegistry::upsert(const v1::RegisterRequest& r) {
   std::lock_guard<std::mutex> lock(mu_);
   Node& n = nodes_[r.node_id()];
-  if (n.channel == nullptr || n.info.address != r.address())
-    n.channel = grpc::CreateChannel(r.address(), grpc::InsecureChannelCredentials());
+  if (n.channel == nullptr || n.info.address != r.address()) n.channel = dialer_.dial(r.address());
   n.info.id = r.node_id();
   n.info.role = r.role();
   n.info.address = r.address();

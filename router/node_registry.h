@@ -17,6 +17,7 @@
 
 #include "dllm/v1/node.pb.h"
 #include "grpcpp/channel.h"
+#include "proto/wire/tls_config.h"
 
 namespace dllm::router {
 
@@ -37,7 +38,10 @@ struct NodeSnapshot {
 
 class NodeRegistry {
  public:
-  explicit NodeRegistry(std::chrono::milliseconds node_timeout) : timeout_(node_timeout) {}
+  // `dialer`: how the router reaches nodes (TLS, client certificate); insecure by default.
+  explicit NodeRegistry(std::chrono::milliseconds node_timeout,
+                        wire::ChannelSecurity dialer = wire::ChannelSecurity())
+      : timeout_(node_timeout), dialer_(std::move(dialer)) {}
 
   void upsert(const v1::RegisterRequest& node);
   // false: unknown node (it must register again).
@@ -68,6 +72,7 @@ class NodeRegistry {
   void take_load_locked(Node* n, const v1::NodeLoad& load);
 
   const std::chrono::milliseconds timeout_;
+  const wire::ChannelSecurity dialer_;
   mutable std::mutex mu_;
   std::map<std::string, Node> nodes_;  // ordered: placement ties break the same way every time
   uint64_t round_robin_ = 0;

@@ -437,6 +437,10 @@ int http_status(grpc::StatusCode code) {
       return 400;
     case grpc::StatusCode::NOT_FOUND:
       return 404;
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return 401;
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return 403;
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
       return 429;
     case grpc::StatusCode::CANCELLED:

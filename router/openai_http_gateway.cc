@@ -14,6 +14,7 @@
 #include "grpcpp/client_context.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "proto/wire/bearer_token.h"
 #include "router/http_server.h"
 #include "router/openai_gateway.h"
 
@@ -56,9 +57,21 @@ void respond_error(HttpResponder& responder, int status, std::string_view messag
 }
 
 void respond_grpc_error(HttpResponder& responder, const grpc::Status& status,
-                        const Headers& headers = {}) {
+                        Headers headers = {}) {
+  if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED)
+    headers.emplace_back("WWW-Authenticate", "Bearer");  // RFC 6750
   respond_error(responder, openai::http_status(status.error_code()), status.error_message(),
                 openai::grpc_code_name(status.error_code()), headers);
+}
+
+// The client's credentials go on to the router, which checks them. A value gRPC metadata cannot
+// carry (not printable ASCII) is dropped: the router then answers as for a missing header.
+void pass_authorization(const HttpRequest& http, grpc::ClientContext* context) {
+  const std::string value = http.header(wire::kAuthorizationKey);
+  if (value.empty()) return;
+  for (char c : value)
+    if (c < ' ' || c > '~') return;
+  context->AddMetadata(wire::kAuthorizationKey, value);
 }
 
 int64_t unix_seconds() {
@@ -69,10 +82,8 @@ int64_t unix_seconds() {
 
 class Gateway final : public OpenAiGateway {
  public:
-  Gateway(const std::string& grpc_target, OpenAiGatewayOptions options)
-      : options_(options),
-        stub_(v1::Generation::NewStub(
-            grpc::CreateChannel(grpc_target, grpc::InsecureChannelCredentials()))) {}
+  Gateway(std::shared_ptr<grpc::Channel> channel, OpenAiGatewayOptions options)
+      : options_(options), stub_(v1::Generation::NewStub(channel)) {}
   ~Gateway() override { stop(); }
 
   absl::Status listen(const std::string& address) {
@@ -108,9 +119,9 @@ class Gateway final : public OpenAiGateway {
       return false;
     };
     if (path == "/v1/models") {
-      if (allow_only("GET")) list_models(responder, "");
+      if (allow_only("GET")) list_models(request, responder, "");
     } else if (absl::StartsWith(path, kModelPath) && path.size() > kModelPath.size()) {
-      if (allow_only("GET")) list_models(responder, path.substr(kModelPath.size()));
+      if (allow_only("GET")) list_models(request, responder, path.substr(kModelPath.size()));
     } else if (path == "/v1/completions") {
       if (allow_only("POST")) generate(Endpoint::kCompletions, request, responder);
     } else if (path == "/v1/chat/completions") {
@@ -120,16 +131,17 @@ class Gateway final : public OpenAiGateway {
     }
   }
 
-  grpc::Status call_list_models(v1::ListModelsResponse* models) {
+  grpc::Status call_list_models(const HttpRequest& http, v1::ListModelsResponse* models) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    pass_authorization(http, &context);
     return stub_->ListModels(&context, v1::ListModelsRequest(), models);
   }
 
   // All models, or the one named `id` (404 when unknown).
-  void list_models(HttpResponder& responder, const std::string& id) {
+  void list_models(const HttpRequest& http, HttpResponder& responder, const std::string& id) {
     v1::ListModelsResponse models;
-    if (grpc::Status st = call_list_models(&models); !st.ok())
+    if (grpc::Status st = call_list_models(http, &models); !st.ok())
       return respond_grpc_error(responder, st);
     if (id.empty()) {
       responder.respond(200, kJson, openai::models_body(models));
@@ -141,12 +153,12 @@ class Gateway final : public OpenAiGateway {
   }
 
   // The name to report: the one asked for, else the server's default (asked once).
-  std::string model_name(const std::string& asked) {
+  std::string model_name(const HttpRequest& http, const std::string& asked) {
     if (!asked.empty()) return asked;
     std::lock_guard<std::mutex> lock(mu_);
     if (default_model_.empty()) {
       v1::ListModelsResponse models;
-      if (call_list_models(&models).ok() && models.models_size() > 0)
+      if (call_list_models(http, &models).ok() && models.models_size() > 0)
         default_model_ = models.models(0).name();
     }
     return default_model_;
@@ -163,6 +175,7 @@ class Gateway final : public OpenAiGateway {
     grpc::ClientContext context;
     if (options_.request_timeout.count() > 0)
       context.set_deadline(std::chrono::system_clock::now() + options_.request_timeout);
+    pass_authorization(http, &context);
     const CancelOnHangUp cancel_on_hang_up(responder, &context);
     std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> reader =
         stub_->Generate(&context, parsed->generate);
@@ -174,7 +187,7 @@ class Gateway final : public OpenAiGateway {
       return respond_grpc_error(responder, st);
     }
     const openai::ResponseMeta meta = openai::make_meta(
-        endpoint, message.request_id(), model_name(parsed->generate.model()), created);
+        endpoint, message.request_id(), model_name(http, parsed->generate.model()), created);
     const Headers headers = {{"X-Request-Id", message.request_id()}};
     if (parsed->stream) {
       stream(endpoint, *parsed, meta, headers, &context, reader.get(), &message, responder);
@@ -252,7 +265,14 @@ class Gateway final : public OpenAiGateway {
 absl::StatusOr<std::unique_ptr<OpenAiGateway>> start_openai_gateway(const std::string& listen,
                                                                     const std::string& grpc_target,
                                                                     OpenAiGatewayOptions options) {
-  auto gateway = std::make_unique<Gateway>(grpc_target, options);
+  return start_openai_gateway(
+      listen, grpc::CreateChannel(grpc_target, grpc::InsecureChannelCredentials()), options);
+}
+
+absl::StatusOr<std::unique_ptr<OpenAiGateway>> start_openai_gateway(
+    const std::string& listen, std::shared_ptr<grpc::Channel> channel,
+    OpenAiGatewayOptions options) {
+  auto gateway = std::make_unique<Gateway>(std::move(channel), options);
   if (absl::Status st = gateway->listen(listen); !st.ok()) return st;
   return std::unique_ptr<OpenAiGateway>(std::move(gateway));
 }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "grpcpp/channel.h"
 
 namespace dllm::router {
 
@@ -31,9 +32,16 @@ class OpenAiGateway {
 };
 
 // Serves HTTP on `listen` (HOST:PORT; port 0 picks a free one) for the Generation service at
-// `grpc_target` (HOST:PORT of the router). Fails when `listen` cannot be bound; the router
-// need not be up yet (requests then get 503).
+// `grpc_target` (HOST:PORT of the router, dialed without TLS). Fails when `listen` cannot be
+// bound; the router need not be up yet (requests then get 503). An HTTP `Authorization` header
+// is passed on as gRPC metadata, so the router's bearer-token check (401 when it fails) covers
+// HTTP clients too.
 absl::StatusOr<std::unique_ptr<OpenAiGateway>> start_openai_gateway(
     const std::string& listen, const std::string& grpc_target, OpenAiGatewayOptions options = {});
+// The same over a channel the caller made (the router's in-process channel, whatever its port's
+// transport security).
+absl::StatusOr<std::unique_ptr<OpenAiGateway>> start_openai_gateway(
+    const std::string& listen, std::shared_ptr<grpc::Channel> channel,
+    OpenAiGatewayOptions options = {});
 
 }  // namespace dllm::router

@@ -6,7 +6,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libabsl-dev nlohmann-json3-dev libpcre2-dev libicu-dev
   libgtest-dev libgmock-dev
-  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libssl-dev openssl curl
   libucx-dev prometheus-cpp-dev prometheus libspdlog-dev
   python3 python3-grpcio
   clang libclang-rt-dev  # tests/fuzz: libFuzzer with ASan + UBSan

@@ -7,6 +7,9 @@ from Debian's protobuf-compiler and protobuf-compiler-grpc), so nothing generate
 
     /usr/bin/python3 examples/python/client.py --router 127.0.0.1:50051 \
         --prompt "What is the capital of France?" --gen-length 32 --block-length 8
+
+Against a router serving TLS with a bearer token (docs/OPERATIONS.md, Security), add
+`--tls-ca ca.pem --auth-token-file token.txt`.
 """
 import argparse
 import os
@@ -43,7 +46,15 @@ def main():
     parser.add_argument("--context", default="")
     parser.add_argument("--print-ids", action="store_true")
     parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("--tls-ca", help="dial over TLS, trusting this PEM CA")
+    parser.add_argument("--tls-server-name", help="the name the router's certificate carries")
+    parser.add_argument("--auth-token-file",
+                        help="send 'authorization: Bearer TOKEN', TOKEN being this file's content")
     args = parser.parse_args()
+    metadata = []
+    if args.auth_token_file:
+        with open(args.auth_token_file, encoding="ascii") as f:
+            metadata.append(("authorization", "Bearer " + f.read().strip()))
 
     pb, rpc = load_stubs()
     import grpc  # noqa: E402
@@ -58,11 +69,19 @@ def main():
         if value is not None:
             setattr(request.params, field, value)
 
-    with grpc.insecure_channel(args.router) as channel:
+    if args.tls_ca:
+        with open(args.tls_ca, "rb") as f:
+            credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
+        options = [("grpc.ssl_target_name_override", args.tls_server_name)] \
+            if args.tls_server_name else []
+        channel = grpc.secure_channel(args.router, credentials, options=options)
+    else:
+        channel = grpc.insecure_channel(args.router)
+    with channel:
         stub = rpc.GenerationStub(channel)
         try:
             done = None
-            for message in stub.Generate(request, timeout=args.timeout):
+            for message in stub.Generate(request, timeout=args.timeout, metadata=metadata):
                 if message.HasField("block"):
                     sys.stdout.write(message.block.text)
                     sys.stdout.flush()

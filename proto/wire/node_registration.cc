@@ -2,14 +2,12 @@
 
 #include <chrono>
 
-#include "grpcpp/create_channel.h"
-
 namespace dllm::wire {
 
 NodeRegistration::NodeRegistration(const std::string& router_address, v1::RegisterRequest self,
-                                   std::function<v1::NodeLoad()> load)
-    : stub_(v1::NodeRegistry::NewStub(
-          grpc::CreateChannel(router_address, grpc::InsecureChannelCredentials()))),
+                                   std::function<v1::NodeLoad()> load,
+                                   const ChannelSecurity& dialer)
+    : stub_(v1::NodeRegistry::NewStub(dialer.dial(router_address))),
       self_(std::move(self)),
       load_(std::move(load)),
       thread_([this] { loop(); }) {}

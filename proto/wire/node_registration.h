@@ -12,14 +12,17 @@
 #include <thread>
 
 #include "dllm/v1/node.grpc.pb.h"
+#include "proto/wire/tls_config.h"
 
 namespace dllm::wire {
 
 class NodeRegistration {
  public:
-  // `self` names the node (id, role, address, model); `load` is sampled for every heartbeat.
+  // `self` names the node (id, role, address, model); `load` is sampled for every heartbeat;
+  // `dialer` says how to reach the router (TLS, client certificate).
   NodeRegistration(const std::string& router_address, v1::RegisterRequest self,
-                   std::function<v1::NodeLoad()> load);
+                   std::function<v1::NodeLoad()> load,
+                   const ChannelSecurity& dialer = ChannelSecurity());
   ~NodeRegistration();  // stops heartbeating (the router then drops the node after its timeout)
   NodeRegistration(const NodeRegistration&) = delete;
   NodeRegistration& operator=(const NodeRegistration&) = delete;

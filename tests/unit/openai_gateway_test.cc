@@ -303,6 +303,8 @@ TEST(OpenAiErrors, GrpcCodesMapToHttpStatuses) {
   EXPECT_EQ(http_status(grpc::StatusCode::INVALID_ARGUMENT), 400);
   EXPECT_EQ(http_status(grpc::StatusCode::OUT_OF_RANGE), 400);
   EXPECT_EQ(http_status(grpc::StatusCode::NOT_FOUND), 404);
+  EXPECT_EQ(http_status(grpc::StatusCode::UNAUTHENTICATED), 401);
+  EXPECT_EQ(http_status(grpc::StatusCode::PERMISSION_DENIED), 403);
   EXPECT_EQ(http_status(grpc::StatusCode::RESOURCE_EXHAUSTED), 429);
   EXPECT_EQ(http_status(grpc::StatusCode::UNAVAILABLE), 503);
   EXPECT_EQ(http_status(grpc::StatusCode::DEADLINE_EXCEEDED), 504);

@@ -8,7 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "dllm/v1/generation.grpc.pb.h"
-#include "grpcpp/create_channel.h"
+#include "proto/wire/bearer_token.h"
+#include "proto/wire/tls_config.h"
 #include "tools/dllm/commands.h"
 #include "tools/dllm/generation_flags.h"
 #include "tools/dllm/policy_flags.h"
@@ -24,6 +25,13 @@ const std::vector<OptionSpec>& client_specs() {
         {"request-id", true, "request id for logs (default: the server makes one)"},
         {"deadline-ms", true, "give up after this many milliseconds (default: none)"},
         {"quiet", false, "print only the final text (and ids), not the blocks as they finish"},
+        {"tls", false, "dial the router over TLS, trusting the system's roots"},
+        {"tls-ca", true, "dial the router over TLS, trusting this PEM CA"},
+        {"tls-client-cert", true, "PEM certificate to present to the router (mutual TLS)"},
+        {"tls-client-key", true, "the PEM private key of --tls-client-cert"},
+        {"tls-server-name", true, "the name the router's certificate carries, if not the host"},
+        {"auth-token-file", true,
+         "send 'authorization: Bearer TOKEN', TOKEN being this file's content"},
         kConfigOption, kHelpOption};
     const std::vector<OptionSpec>& shared = prompt_and_generation_specs();
     specs.insert(specs.begin() + 1, shared.begin(), shared.end());
@@ -135,10 +143,24 @@ int run_client(int argc, char** argv) {
   if (absl::Status st = fill_request(args, &request); !st.ok()) return report_error(st);
   absl::StatusOr<int> deadline_ms = args.get_int("deadline-ms", 0);
   if (!deadline_ms.ok()) return report_error(deadline_ms.status());
+  absl::StatusOr<wire::ChannelSecurity> dialer =
+      wire::ChannelSecurity::create({.ca_file = args.get("tls-ca"),
+                                     .cert_file = args.get("tls-client-cert"),
+                                     .key_file = args.get("tls-client-key"),
+                                     .server_name = args.get("tls-server-name"),
+                                     .tls = args.flag("tls")});
+  if (!dialer.ok()) return report_error(dialer.status());
+  std::string token;
+  if (args.has("auth-token-file")) {
+    absl::StatusOr<std::string> t =
+        wire::read_token_file("--auth-token-file", args.get("auth-token-file"));
+    if (!t.ok()) return report_error(t.status());
+    token = std::move(*t);
+  }
 
-  auto stub = v1::Generation::NewStub(grpc::CreateChannel(
-      args.get("router", "127.0.0.1:50051"), grpc::InsecureChannelCredentials()));
+  auto stub = v1::Generation::NewStub(dialer->dial(args.get("router", "127.0.0.1:50051")));
   grpc::ClientContext ctx;
+  if (!token.empty()) ctx.AddMetadata(wire::kAuthorizationKey, wire::bearer_header(token));
   if (*deadline_ms > 0)
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(*deadline_ms));
   std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> stream = stub->Generate(&ctx, request);

@@ -21,10 +21,13 @@
 #include "common/transfer/transport.h"
 #include "decode_node/decode_service.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/resource_quota.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
 #include "prefill_node/prefill_service.h"
+#include "proto/wire/bearer_token.h"
 #include "proto/wire/node_registration.h"
+#include "proto/wire/tls_config.h"
 #include "router/generation_router.h"
 #include "router/openai_http_gateway.h"
 #include "router/registry_service.h"
@@ -63,6 +66,26 @@ const std::vector<OptionSpec>& serve_specs() {
       {"kv-lease-ms", true, "prefill: exported K/V is freed if not released within (default 30000)"},
       {"chunk-cache-pages", true, "prefill: K/V pages the chunk cache keeps (default 4096)"},
       {"pull-timeout-ms", true, "decode: K/V pull timeout (default 10000)"},
+      {"max-concurrent-streams", true,
+       "RPCs this process serves at once (each holds a server thread); more are "
+       "RESOURCE_EXHAUSTED at once (default 1024; health checks are not counted)"},
+      {"tls-cert", true, "serve gRPC over TLS with this PEM certificate chain (with --tls-key)"},
+      {"tls-key", true, "the PEM private key of --tls-cert"},
+      {"tls-ca", true,
+       "PEM CA that the router's and nodes' certificates chain to: verifies the servers this "
+       "process calls and the client certificates presented to it"},
+      {"tls-require-client-cert", false,
+       "internal services (node registration, prefill, decode) answer only peers presenting a "
+       "client certificate signed by --tls-ca (mutual TLS); the public API and health stay open "
+       "to TLS clients"},
+      {"tls-client-cert", true,
+       "PEM certificate this process presents when it calls the router or nodes (mutual TLS)"},
+      {"tls-client-key", true, "the PEM private key of --tls-client-cert"},
+      {"tls-server-name", true,
+       "the name the router's and nodes' certificates carry, when it is not the host dialed"},
+      {"auth-token-file", true,
+       "router: the public API (gRPC and --http-listen) needs 'authorization: Bearer TOKEN', "
+       "TOKEN being this file's content"},
       kKvPoolOption,
       kKvPageOption,
       kThreadsOption,
@@ -73,7 +96,7 @@ const std::vector<OptionSpec>& serve_specs() {
 
 struct IntFlags {
   int max_prompt, max_gen, max_inflight, max_attempts, node_timeout_ms, heartbeat_ms, max_waiting,
-      lease_ms, pull_timeout_ms, threads, max_request_bytes;
+      lease_ms, pull_timeout_ms, threads, max_request_bytes, max_streams;
   int64_t chunk_cache_pages;
 };
 
@@ -96,6 +119,7 @@ absl::StatusOr<IntFlags> read_int_flags(const CliArgs& args) {
                         Spec{"max-waiting", 64, 1, &f.max_waiting},
                         Spec{"kv-lease-ms", 30000, 100, &f.lease_ms},
                         Spec{"pull-timeout-ms", 10000, 10, &f.pull_timeout_ms},
+                        Spec{"max-concurrent-streams", 1024, 1, &f.max_streams},
                         Spec{"chunk-cache-pages", 4096, 0, &chunk_pages},
                         Spec{"threads", 0, 0, &f.threads}}) {
     absl::StatusOr<int> v = args.get_int(s.name, s.fallback);
@@ -106,6 +130,47 @@ absl::StatusOr<IntFlags> read_int_flags(const CliArgs& args) {
   }
   f.chunk_cache_pages = chunk_pages;
   return f;
+}
+
+// Transport security and the public API's token, from the --tls-* and --auth-token-file flags.
+struct Security {
+  std::shared_ptr<grpc::ServerCredentials> server;  // this process's port
+  wire::ChannelSecurity dialer;                     // its calls to the router and nodes
+  std::string api_token;                            // router: empty = open API
+};
+
+absl::StatusOr<Security> read_security(const CliArgs& args, bool routes) {
+  Security s;
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> server =
+      wire::make_server_credentials({.cert_file = args.get("tls-cert"),
+                                     .key_file = args.get("tls-key"),
+                                     .ca_file = args.get("tls-ca"),
+                                     .require_client_cert = args.flag("tls-require-client-cert")});
+  if (!server.ok()) return server.status();
+  s.server = std::move(*server);
+  // A cluster is TLS as a whole: a process that serves TLS dials TLS too.
+  absl::StatusOr<wire::ChannelSecurity> dialer =
+      wire::ChannelSecurity::create({.ca_file = args.get("tls-ca"),
+                                     .cert_file = args.get("tls-client-cert"),
+                                     .key_file = args.get("tls-client-key"),
+                                     .server_name = args.get("tls-server-name"),
+                                     .tls = args.has("tls-cert")});
+  if (!dialer.ok()) return dialer.status();
+  s.dialer = std::move(*dialer);
+  if (args.has("auth-token-file")) {
+    if (!routes)
+      return absl::InvalidArgumentError(
+          "--auth-token-file is for --role router or all (the router guards the public API)");
+    absl::StatusOr<std::string> token =
+        wire::read_token_file("--auth-token-file", args.get("auth-token-file"));
+    if (!token.ok()) return token.status();
+    s.api_token = std::move(*token);
+    if (!args.has("tls-cert"))
+      std::fprintf(stderr,
+                   "dllm: warning: --auth-token-file without --tls-cert: clients send the token "
+                   "in clear text\n");
+  }
+  return s;
 }
 
 sigset_t block_shutdown_signals() {
@@ -224,6 +289,8 @@ int run_serve(int argc, char** argv) {
   transport_options.fault_seed = static_cast<uint64_t>(getpid());
   absl::StatusOr<TransformerOptions> engine = transformer_options(args);
   if (!engine.ok()) return report_error(engine.status());
+  absl::StatusOr<Security> security = read_security(args, routes);
+  if (!security.ok()) return report_error(security.status());
 
   const sigset_t shutdown_signals = block_shutdown_signals();
   ServingProcess p;
@@ -240,7 +307,7 @@ int run_serve(int argc, char** argv) {
         ServedModel::load(dir, ServedModelOptions{.load_weights = false});
     if (!m.ok()) return report_error(m.status());
     p.registry = std::make_unique<router::NodeRegistry>(
-        std::chrono::milliseconds(flags->node_timeout_ms));
+        std::chrono::milliseconds(flags->node_timeout_ms), security->dialer);
     const std::string model_name = (*m)->name();
     router::ServingLimits limits{.max_prompt_tokens = flags->max_prompt,
                                  .max_gen_length = flags->max_gen,
@@ -255,6 +322,7 @@ int run_serve(int argc, char** argv) {
         return report_error(policy.status());
       p.generation->set_default_policy(args.get("policy"));
     }
+    p.generation->set_api_token(security->api_token);
     p.registry_service = std::make_unique<router::RegistryService>(
         p.registry.get(), model_name, flags->heartbeat_ms / 1000.0);
   }
@@ -325,9 +393,14 @@ int run_serve(int argc, char** argv) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(listen, security->server, &port);
   // Oversized requests reach the handler, which answers INVALID_ARGUMENT with the limit.
   builder.SetMaxReceiveMessageSize(std::max(64 << 20, 2 * flags->max_request_bytes));
+  // Every call in progress holds a thread of the synchronous server; when none is left gRPC
+  // answers RESOURCE_EXHAUSTED. One more than the limit: the thread that waits for the next call.
+  grpc::ResourceQuota quota("dllm-serve");
+  quota.SetMaxThreads(flags->max_streams + 1);
+  builder.SetResourceQuota(quota);
   for (grpc::Service* s : std::initializer_list<grpc::Service*>{
            p.generation.get(), p.registry_service.get(), p.prefill.get(), p.decode.get()})
     if (s != nullptr) builder.RegisterService(s);
@@ -336,9 +409,10 @@ int run_serve(int argc, char** argv) {
     return report_error(absl::UnavailableError(absl::StrCat("cannot listen on ", listen)));
   const std::string address = absl::StrCat(listen.substr(0, colon), ":", port);
   if (routes && args.has("http-listen")) {
-    // The gateway speaks gRPC to this process over loopback.
-    absl::StatusOr<std::unique_ptr<router::OpenAiGateway>> gateway =
-        router::start_openai_gateway(args.get("http-listen"), absl::StrCat("127.0.0.1:", port));
+    // The gateway speaks gRPC to this process in-process: no TLS to its own port, and the same
+    // Generation service (with its token check) as remote clients.
+    absl::StatusOr<std::unique_ptr<router::OpenAiGateway>> gateway = router::start_openai_gateway(
+        args.get("http-listen"), p.server->InProcessChannel(grpc::ChannelArguments()));
     if (!gateway.ok()) return report_error(gateway.status());
     p.http = std::move(*gateway);
     std::fprintf(stderr, "dllm: OpenAI HTTP on %s\n", p.http->address().c_str());
@@ -352,8 +426,8 @@ int run_serve(int argc, char** argv) {
     self.set_role(node_role);
     self.set_address(address);
     self.set_model(model_name);
-    p.registrations.push_back(
-        std::make_unique<wire::NodeRegistration>(router_address, self, std::move(load)));
+    p.registrations.push_back(std::make_unique<wire::NodeRegistration>(
+        router_address, self, std::move(load), security->dialer));
   };
   if (p.prefill)
     register_node(v1::NODE_ROLE_PREFILL, role == "all" ? "prefill-local" : node_id,
