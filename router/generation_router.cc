@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "common/logging/event_log.h"
 #include "grpcpp/client_context.h"
 #include "proto/wire/bearer_token.h"
 #include "proto/wire/status_mapping.h"
@@ -103,6 +104,16 @@ grpc::Status GenerationRouter::Generate(grpc::ServerContext* context,
 
 void GenerationRouter::record(const RoutedRequest* routed, const grpc::Status& status,
                               Clock::time_point arrived, const Progress& progress) {
+  logging::event(status.ok() ? logging::Level::kInfo : logging::Level::kWarn, "request_done",
+                 {logging::field("request_id", routed != nullptr ? routed->engine.request_id() : ""),
+                  logging::field("policy", routed != nullptr ? routed->engine.policy() : ""),
+                  logging::field("outcome", metrics::outcome_of(wire::from_grpc_status(status))),
+                  logging::field("error", status.error_message()),
+                  logging::field("prompt", routed != nullptr ? routed->prompt_tokens : 0),
+                  logging::field("generated", progress.generated_tokens),
+                  logging::field("blocks", progress.blocks_sent),
+                  logging::field("total_s",
+                                 std::chrono::duration<double>(Clock::now() - arrived).count())});
   if (metrics_ == nullptr) return;
   const std::string& model = model_->name();
   const std::string policy = routed != nullptr ? routed->engine.policy() : "unknown";

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/logging/event_log.h"
 #include "common/metrics/metrics_exposer.h"
 #include "common/metrics/serving_metrics.h"
 #include "common/pipeline/served_model.h"
@@ -89,6 +90,8 @@ const std::vector<OptionSpec>& serve_specs() {
       kKvPoolOption,
       kKvPageOption,
       kThreadsOption,
+      kDeviceOption,
+      {"log-level", true, "structured log lines at or above: debug | info (default) | warn | error | off"},
       kConfigOption,
       kHelpOption};
   return specs;
@@ -295,13 +298,21 @@ int run_serve(int argc, char** argv) {
   const sigset_t shutdown_signals = block_shutdown_signals();
   ServingProcess p;
   const std::string dir = args.get("model");
+  const std::string node_id = args.get("node-id", absl::StrCat(role, "-", getpid()));
+  logging::Level log_level = logging::Level::kInfo;
+  if (absl::Status st = logging::parse_level(args.get("log-level", "info"), &log_level); !st.ok())
+    return report_error(st);
+  logging::init(role, node_id, log_level);
   if (prefills || decodes) {
+    // --device cpu (default) | cuda[:N]: the backend the nodes run the model on.
+    absl::StatusOr<std::unique_ptr<kernels::Backend>> backend = make_backend(args);
+    if (!backend.ok()) return report_error(backend.status());
     absl::StatusOr<std::unique_ptr<ServedModel>> m = ServedModel::load(
-        dir, ServedModelOptions{.load_weights = true, .threads = flags->threads, .engine = *engine});
+        dir, ServedModelOptions{.load_weights = true, .threads = flags->threads, .engine = *engine},
+        std::move(*backend));
     if (!m.ok()) return report_error(m.status());
     p.engine_model = std::move(*m);
   }
-  const std::string node_id = args.get("node-id", absl::StrCat(role, "-", getpid()));
   if (routes) {
     absl::StatusOr<std::unique_ptr<ServedModel>> m =
         ServedModel::load(dir, ServedModelOptions{.load_weights = false});
