@@ -2,6 +2,11 @@
 //
 //   dllm-bench-transfer [--sizes-mib 1,16,64,256] [--iters 5] [--ucx-tls tcp]
 //                       [--protocol auto|am|rma] [--piece-kib 1024] [--segment-kib 1024]
+//   dllm-bench-transfer --cuda-ipc [--sizes-mib 16,64,256,1024] [--iters 20] [--device 0]
+//
+// --cuda-ipc (CUDA builds): cuda_ipc pulls between two processes on one GPU against the GPU's
+// device-to-device copy, in the same run (cuda_ipc_bench.cc); the rest of this comment is about
+// the default mode.
 //
 // One run measures, for each size: memcpy in this process; a plain TCP socket copy over loopback
 // from a forked child; and a ucx transport pull of the same bytes, exposed by the same child.
@@ -27,6 +32,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "common/transfer/transport.h"
+#if DLLM_TRANSFER_HAVE_CUDA_IPC
+#include "bench/transfer/cuda_ipc_bench.h"
+#endif
 
 using dllm::transfer::Transport;
 using dllm::transfer::TransportOptions;
@@ -38,13 +46,18 @@ struct Args {
   std::vector<size_t> sizes_mib = {1, 16, 64, 256};
   int iters = 5;
   TransportOptions transport;
+  bool cuda_ipc = false;
+  bool sizes_given = false, iters_given = false;
+  int device = 0;
 };
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "dllm-bench-transfer: %s\nusage: dllm-bench-transfer [--sizes-mib 1,16,64,256] "
                "[--iters 5] [--ucx-tls tcp] [--protocol auto|am|rma] [--piece-kib 1024] "
-               "[--segment-kib 1024]\n",
+               "[--segment-kib 1024]\n"
+               "       dllm-bench-transfer --cuda-ipc [--sizes-mib 16,64,256,1024] [--iters 20] "
+               "[--device 0]\n",
                why);
   std::exit(2);
 }
@@ -53,10 +66,15 @@ Args parse(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
+    if (flag == "--cuda-ipc") {
+      a.cuda_ipc = true;
+      continue;
+    }
     if (i + 1 >= argc) usage(("missing value for " + flag).c_str());
     const std::string value = argv[++i];
     size_t n = 0;
     if (flag == "--sizes-mib") {
+      a.sizes_given = true;
       a.sizes_mib.clear();
       for (absl::string_view s : absl::StrSplit(value, ',')) {
         if (!absl::SimpleAtoi(s, &n) || n == 0) usage("--sizes-mib takes positive integers");
@@ -64,6 +82,9 @@ Args parse(int argc, char** argv) {
       }
     } else if (flag == "--iters") {
       if (!absl::SimpleAtoi(value, &a.iters) || a.iters <= 0) usage("--iters must be > 0");
+      a.iters_given = true;
+    } else if (flag == "--device") {
+      if (!absl::SimpleAtoi(value, &a.device) || a.device < 0) usage("--device must be >= 0");
     } else if (flag == "--ucx-tls") {
       a.transport.ucx_tls = value;
     } else if (flag == "--protocol") {
@@ -179,6 +200,17 @@ int listen_loopback(bool tuned, sockaddr_in* addr) {
 
 int main(int argc, char** argv) {
   const Args args = parse(argc, argv);
+  if (args.cuda_ipc) {
+#if DLLM_TRANSFER_HAVE_CUDA_IPC
+    dllm::bench::CudaIpcBenchOptions o;
+    if (args.sizes_given) o.sizes_mib = args.sizes_mib;
+    if (args.iters_given) o.iters = args.iters;
+    o.device = args.device;
+    return dllm::bench::run_cuda_ipc_bench(o);
+#else
+    usage("--cuda-ipc needs a CUDA build (this one has no cuda_ipc transport)");
+#endif
+  }
   const size_t max_bytes = *std::max_element(args.sizes_mib.begin(), args.sizes_mib.end()) << 20;
 
   sockaddr_in addrs[2];

@@ -22,6 +22,11 @@ class FaultInjectingTransport final : public Transport {
     if (should_drop()) return ready_future(absl::UnavailableError("injected transfer fault"));
     return inner_->pull_async(descriptor, offset, dst, bytes, timeout);
   }
+  absl::Status pull(std::string_view descriptor, size_t offset, void* dst, size_t bytes,
+                    absl::Duration timeout) override {
+    if (should_drop()) return absl::UnavailableError("injected transfer fault");
+    return inner_->pull(descriptor, offset, dst, bytes, timeout);
+  }
 
  private:
   bool should_drop() {

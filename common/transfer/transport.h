@@ -83,8 +83,10 @@ class Transport {
   // written once the future is ready.
   virtual std::future<absl::Status> pull_async(std::string_view descriptor, size_t offset,
                                                void* dst, size_t bytes, absl::Duration timeout) = 0;
-  absl::Status pull(std::string_view descriptor, size_t offset, void* dst, size_t bytes,
-                    absl::Duration timeout);
+  // pull_async(...).get(); a back end with a cheaper way to wait in the caller's thread
+  // (cuda_ipc) overrides it.
+  virtual absl::Status pull(std::string_view descriptor, size_t offset, void* dst, size_t bytes,
+                            absl::Duration timeout);
 };
 
 // "local" | "ucx" | "cuda_ipc". InvalidArgument for an unknown name, Unimplemented for a back end

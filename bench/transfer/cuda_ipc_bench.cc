@@ -1,0 +1,249 @@
+// The --cuda-ipc mode of dllm-bench-transfer. A forked child (forked before this process touches
+// CUDA) allocates a source arena on the GPU, fills it and exposes it through the cuda_ipc
+// transport; this process holds an arena of the same bytes and, for each size and iteration,
+// times in turn:
+//   memcpy  cudaMemcpyAsync device-to-device within this process + stream synchronize, on the
+//           host clock (the ceiling: what a caller waiting for a local copy sees);
+//   events  the same copy timed by CUDA events (the copy engine's time alone, for reference);
+//   pull    Transport::pull from the child's arena into this process's memory, host clock;
+//   async   Transport::pull_async(...).get(), host clock (through the completion thread);
+//   8 async the same bytes as 8 pull_async pieces issued together, then all waited for (how a
+//           decode node pulls K/V layer by layer).
+// pull/memcpy is the like-for-like ratio (both include enqueueing and waiting on the host);
+// pull/events holds the pull to the GPU's copy time alone, which small sizes cannot reach.
+// Iterations walk through the arena, so that a copy does not find its source in L2. GB/s count
+// the bytes copied (each is read once and written once). Medians of --iters.
+#include "bench/transfer/cuda_ipc_bench.h"
+
+#include <cuda_runtime_api.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <future>
+#include <string>
+#include <vector>
+
+#include "common/transfer/transport.h"
+
+namespace dllm::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr size_t kPieces = 8;
+
+bool check(cudaError_t e, const char* what) {
+  if (e == cudaSuccess) return true;
+  std::fprintf(stderr, "dllm-bench-transfer: %s: %s\n", what, cudaGetErrorString(e));
+  return false;
+}
+
+// Not zeros: a copy of zeros can run faster than one of real data.
+std::vector<uint8_t> pattern(size_t n) {
+  std::vector<uint8_t> v(n);
+  uint64_t x = 0x9e3779b97f4a7c15ull;
+  for (size_t i = 0; i < n; i += 8) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    std::memcpy(v.data() + i, &x, std::min<size_t>(8, n - i));
+  }
+  return v;
+}
+
+bool write_all(int fd, const void* p, size_t n) {
+  const char* c = static_cast<const char*>(p);
+  while (n > 0) {
+    const ssize_t w = write(fd, c, n);
+    if (w <= 0) return false;
+    c += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+bool read_all(int fd, void* p, size_t n) {
+  char* c = static_cast<char*>(p);
+  while (n > 0) {
+    const ssize_t r = read(fd, c, n);
+    if (r <= 0) return false;
+    c += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+[[noreturn]] void run_exporter(int device, size_t arena_bytes, int descriptor_fd, int control_fd) {
+  void* arena = nullptr;
+  if (!check(cudaSetDevice(device), "child: cudaSetDevice") ||
+      !check(cudaMalloc(&arena, arena_bytes), "child: cudaMalloc"))
+    _exit(3);
+  const std::vector<uint8_t> bytes = pattern(arena_bytes);
+  // Synchronized: a copy from pageable memory may return before its DMA lands.
+  if (!check(cudaMemcpy(arena, bytes.data(), arena_bytes, cudaMemcpyHostToDevice), "child: fill") ||
+      !check(cudaDeviceSynchronize(), "child: fill"))
+    _exit(3);
+  auto transport = transfer::make_transport("cuda_ipc", {});
+  if (!transport.ok()) {
+    std::fprintf(stderr, "child: %s\n", transport.status().ToString().c_str());
+    _exit(4);
+  }
+  auto reg = (*transport)->expose(arena, arena_bytes);
+  if (!reg.ok()) {
+    std::fprintf(stderr, "child: expose: %s\n", reg.status().ToString().c_str());
+    _exit(5);
+  }
+  const std::string& d = (*reg)->descriptor();
+  const uint32_t n = static_cast<uint32_t>(d.size());
+  if (!write_all(descriptor_fd, &n, sizeof(n)) || !write_all(descriptor_fd, d.data(), n)) _exit(6);
+  char byte;
+  (void)!read(control_fd, &byte, 1);  // until the parent is done and closes the pipe
+  reg->reset();
+  transport->reset();
+  cudaFree(arena);
+  _exit(0);
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : v[v.size() / 2];
+}
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+}  // namespace
+
+int run_cuda_ipc_bench(const CudaIpcBenchOptions& o) {
+  const size_t max_bytes = *std::max_element(o.sizes_mib.begin(), o.sizes_mib.end()) << 20;
+  const size_t arena_bytes = std::max(max_bytes, size_t{1} << 30);
+  int descriptor_pipe[2], control_pipe[2];
+  if (pipe(descriptor_pipe) != 0 || pipe(control_pipe) != 0) return 1;
+  const pid_t child = fork();  // before this process touches CUDA
+  if (child == 0) {
+    close(descriptor_pipe[0]);
+    close(control_pipe[1]);
+    run_exporter(o.device, arena_bytes, descriptor_pipe[1], control_pipe[0]);
+  }
+  close(descriptor_pipe[1]);
+  close(control_pipe[0]);
+  uint32_t n = 0;
+  std::string descriptor;
+  if (read_all(descriptor_pipe[0], &n, sizeof(n)) && n < (1u << 20)) {
+    descriptor.resize(n);
+    if (!read_all(descriptor_pipe[0], descriptor.data(), n)) descriptor.clear();
+  }
+  close(descriptor_pipe[0]);
+  auto finish = [&](int status) {
+    close(control_pipe[1]);
+    waitpid(child, nullptr, 0);
+    return status;
+  };
+  if (descriptor.empty()) {
+    std::fprintf(stderr, "dllm-bench-transfer: the child did not expose its arena\n");
+    return finish(1);
+  }
+
+  cudaDeviceProp prop{};
+  void *src = nullptr, *dst = nullptr;
+  cudaStream_t stream = nullptr;
+  cudaEvent_t ev[2] = {nullptr, nullptr};
+  const std::vector<uint8_t> expected = pattern(arena_bytes);
+  if (!check(cudaSetDevice(o.device), "cudaSetDevice") ||
+      !check(cudaGetDeviceProperties(&prop, o.device), "cudaGetDeviceProperties") ||
+      !check(cudaMalloc(&src, arena_bytes), "cudaMalloc") ||
+      !check(cudaMalloc(&dst, max_bytes), "cudaMalloc") ||
+      !check(cudaMemcpy(src, expected.data(), arena_bytes, cudaMemcpyHostToDevice), "fill") ||
+      !check(cudaDeviceSynchronize(), "fill") ||
+      !check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate") ||
+      !check(cudaEventCreate(&ev[0]), "cudaEventCreate") ||
+      !check(cudaEventCreate(&ev[1]), "cudaEventCreate"))
+    return finish(1);
+  auto transport = transfer::make_transport("cuda_ipc", {});
+  if (!transport.ok()) {
+    std::fprintf(stderr, "%s\n", transport.status().ToString().c_str());
+    return finish(1);
+  }
+  transfer::Transport& t = **transport;
+  const auto* src_bytes = static_cast<const uint8_t*>(src);
+
+  std::printf("device %d: %s, cuda_ipc between two processes; median of %d; GB/s = bytes copied\n",
+              o.device, prop.name, o.iters);
+  std::printf("%10s %12s %12s %12s %12s %12s %12s %12s\n", "size", "memcpy GB/s", "events GB/s",
+              "pull GB/s", "async GB/s", "8 async GB/s", "pull/memcpy", "pull/events");
+  // Clocks up, the mapping opened: none of that belongs to a figure.
+  for (int k = 0; k < 10; ++k) {
+    cudaMemcpyAsync(dst, src, max_bytes, cudaMemcpyDeviceToDevice, stream);
+    (void)t.pull(descriptor, 0, dst, max_bytes, absl::Seconds(60));
+  }
+  cudaStreamSynchronize(stream);
+
+  bool all_ok = true;
+  for (size_t mib : o.sizes_mib) {
+    const size_t bytes = mib << 20;
+    const size_t slots = arena_bytes / bytes;
+    std::vector<double> t_memcpy, t_events, t_pull, t_async, t_pieces;
+    bool ok = true;
+    for (int it = 0; it < o.iters && ok; ++it) {
+      const size_t offset = (static_cast<size_t>(it) % slots) * bytes;
+      Clock::time_point t0 = Clock::now();
+      cudaEventRecord(ev[0], stream);
+      cudaMemcpyAsync(dst, src_bytes + offset, bytes, cudaMemcpyDeviceToDevice, stream);
+      cudaEventRecord(ev[1], stream);
+      ok &= check(cudaStreamSynchronize(stream), "memcpy");
+      t_memcpy.push_back(seconds_since(t0));
+      float ms = 0.0f;
+      cudaEventElapsedTime(&ms, ev[0], ev[1]);
+      t_events.push_back(ms / 1e3);
+
+      const size_t pull_offset = ((static_cast<size_t>(it) + slots / 2) % slots) * bytes;
+      t0 = Clock::now();
+      absl::Status s = t.pull(descriptor, pull_offset, dst, bytes, absl::Seconds(60));
+      t_pull.push_back(seconds_since(t0));
+      if (s.ok()) {
+        t0 = Clock::now();
+        std::vector<std::future<absl::Status>> pieces;
+        for (size_t k = 0; k < kPieces; ++k)
+          pieces.push_back(t.pull_async(descriptor, pull_offset + k * bytes / kPieces,
+                                        static_cast<uint8_t*>(dst) + k * bytes / kPieces,
+                                        bytes / kPieces, absl::Seconds(60)));
+        for (auto& p : pieces)
+          if (absl::Status ps = p.get(); !ps.ok()) s = ps;
+        t_pieces.push_back(seconds_since(t0));
+      }
+      if (s.ok()) {
+        t0 = Clock::now();
+        s = t.pull_async(descriptor, offset, dst, bytes, absl::Seconds(60)).get();
+        t_async.push_back(seconds_since(t0));
+      }
+      if (!s.ok()) {
+        std::fprintf(stderr, "pull: %s\n", s.ToString().c_str());
+        ok = false;
+      }
+    }
+    // The last pull_async read [offset, +bytes) of the child's arena: compare it all.
+    const size_t last = (static_cast<size_t>(o.iters - 1) % slots) * bytes;
+    std::vector<uint8_t> got(bytes);
+    ok = ok && check(cudaMemcpy(got.data(), dst, bytes, cudaMemcpyDeviceToHost), "read back") &&
+         std::memcmp(got.data(), expected.data() + last, bytes) == 0;
+    all_ok &= ok;
+    auto gbs = [&](const std::vector<double>& v) { return bytes / median(v) / 1e9; };
+    std::printf("%6zu MiB %12.1f %12.1f %12.1f %12.1f %12.1f %11.0f%% %11.0f%%%s\n", mib,
+                gbs(t_memcpy), gbs(t_events), gbs(t_pull), gbs(t_async), gbs(t_pieces),
+                100.0 * median(t_memcpy) / median(t_pull),
+                100.0 * median(t_events) / median(t_pull), ok ? "" : "  (FAILED OR BYTES DIFFER)");
+    std::fflush(stdout);
+  }
+  transport->reset();
+  cudaEventDestroy(ev[0]);
+  cudaEventDestroy(ev[1]);
+  cudaStreamDestroy(stream);
+  cudaFree(src);
+  cudaFree(dst);
+  return finish(all_ok ? 0 : 1);
+}
+
+}  // namespace dllm::bench
