@@ -183,6 +183,7 @@ GenerationRouter::Attempt GenerationRouter::attempt(
       decode_stub->Decode(&ctx, decode_request);
   bool lease_open = holds_kv;
   bool client_gone = false;
+  bool done_sent = false;  // the client has its answer: whatever the trailer says, no retry
   v1::DecodeEvent event;
   while (stream->Read(&event)) {
     v1::GenerateResponse out;
@@ -224,6 +225,7 @@ GenerationRouter::Attempt GenerationRouter::attempt(
       default:
         continue;
     }
+    if (out.has_done()) done_sent = true;
     if (!writer->Write(out)) {
       client_gone = true;
       ctx.TryCancel();  // the decode node stops and frees its K/V
@@ -234,6 +236,7 @@ GenerationRouter::Attempt GenerationRouter::attempt(
   if (lease_open) release_lease(*prefill, kv);
   if (client_gone)
     return {grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"), ""};
+  if (done_sent) return {grpc::Status::OK, ""};
   if (wire::is_kv_pull_failure(st)) return {st, "", "prefill", /*retry=*/true};
   if (!st.ok()) return {st, wire::is_node_failure(st) ? decode->id : "", "decode"};
   return {grpc::Status::OK, ""};
