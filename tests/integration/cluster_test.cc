@@ -131,7 +131,12 @@ TEST(ClusterTest, FiftyConcurrentStreamsOnTwoPrefillAndTwoDecodeNodesAllComplete
 // A request long enough to be killed in the middle of.
 v1::GenerateRequest long_request() { return ids_request({4, 8, 15, 16, 23, 42}, 256, 32, 256); }
 // One that is never awaited to its end (cancelled): long enough to be mid-way at any check.
-v1::GenerateRequest endless_request() { return ids_request({4, 8, 15, 16, 23, 42}, 1024, 4, 1024); }
+// A prefix block cache, so that it holds K/V pages while it runs.
+v1::GenerateRequest endless_request() {
+  v1::GenerateRequest r = ids_request({4, 8, 15, 16, 23, 42}, 1024, 4, 1024);
+  r.mutable_params()->set_cache(v1::CACHE_MODE_PREFIX);
+  return r;
+}
 const char* kLongFlags = "--prompt-ids 4,8,15,16,23,42 --gen-length 256 --block-length 32 --steps 256";
 
 TEST(ClusterTest, KillingTheDecodeNodeMidRequestStillCompletesTheRequest) {
@@ -298,7 +303,9 @@ using namespace testing_serve;
 // K/V pulls that drop (the transport's fault hook on the decode node) are prepared again: every
 // reuse-mode request completes with the undisturbed answer.
 TEST(ClusterFaultTest, DroppedKvTransfersAreRetriedToTheSameAnswer) {
-  Cluster cluster(1, 1, {"--max-attempts", "12"}, {"--fault-drop-probability", "0.5"});
+  // Each of the 2 layers' pulls drops with p = 0.1: 19 % of attempts fail; 16 attempts make a
+  // request that never gets through (0.19^16) impossible in practice.
+  Cluster cluster(1, 1, {"--max-attempts", "16"}, {"--fault-drop-probability", "0.1"});
   ASSERT_TRUE(cluster.ok()) << cluster.logs();
   const std::string doc =
       "The red fox lives in the old forest near the river. Every morning the fox walks to the "
