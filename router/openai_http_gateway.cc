@@ -10,17 +10,21 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "common/http/http_server.h"
 #include "dllm/v1/generation.grpc.pb.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "proto/wire/bearer_token.h"
-#include "router/http_server.h"
 #include "router/openai_gateway.h"
 
 namespace dllm::router {
 namespace {
 
+using http::HttpRequest;
+using http::HttpResponder;
+using http::HttpServer;
+using http::HttpServerOptions;
 using openai::Endpoint;
 using Headers = std::vector<std::pair<std::string, std::string>>;
 

@@ -26,6 +26,7 @@ enum Id : size_t {
   kSelectedChunks,
   kKeptTokenRatio,
   kPcgiRecall,
+  kSinkOverlap,
   kKeptAttentionMass,
   kPoolPages,
   kPoolBytes,
@@ -113,6 +114,11 @@ const std::vector<Entry>& entries() {
       {{"dllm_pcgi_recall_ratio",
         kH,
         "Focus: share of committed positions the PCGI focus set predicted, per request.",
+        {"model", "policy"}},
+       Buckets::kRatio},
+      {{"dllm_sink_overlap_ratio",
+        kH,
+        "Focus: share of a step's attention sinks that the previous step also chose, per request.",
         {"model", "policy"}},
        Buckets::kRatio},
       {{"dllm_kept_attention_mass_ratio",
@@ -348,6 +354,10 @@ prometheus::Histogram& ServingMetrics::pcgi_recall(std::string_view model,
                                                    std::string_view policy) {
   return series(histograms_[kPcgiRecall], kPcgiRecall, {model, policy});
 }
+prometheus::Histogram& ServingMetrics::sink_overlap(std::string_view model,
+                                                    std::string_view policy) {
+  return series(histograms_[kSinkOverlap], kSinkOverlap, {model, policy});
+}
 prometheus::Histogram& ServingMetrics::kept_attention_mass(std::string_view model,
                                                            std::string_view policy) {
   return series(histograms_[kKeptAttentionMass], kKeptAttentionMass, {model, policy});
@@ -356,6 +366,7 @@ prometheus::Histogram& ServingMetrics::kept_attention_mass(std::string_view mode
 void ServingMetrics::record_focus(std::string_view model, std::string_view policy,
                                   const FocusCounters& focus) {
   if (focus.committed_focused > 0) pcgi_recall(model, policy).Observe(focus.pcgi_recall());
+  if (focus.sink_steps > 0) sink_overlap(model, policy).Observe(focus.sink_overlap());
   if (focus.mass_samples > 0) kept_attention_mass(model, policy).Observe(focus.mass_recall());
 }
 

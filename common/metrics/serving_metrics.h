@@ -93,8 +93,10 @@ class ServingMetrics {
   prometheus::Histogram& selected_chunks(std::string_view model, std::string_view policy);
   prometheus::Histogram& kept_token_ratio(std::string_view model, std::string_view policy);
   prometheus::Histogram& pcgi_recall(std::string_view model, std::string_view policy);
+  prometheus::Histogram& sink_overlap(std::string_view model, std::string_view policy);
   prometheus::Histogram& kept_attention_mass(std::string_view model, std::string_view policy);
-  // A finished focus request: its PCGI recall and sampled attention-mass recall, when measured.
+  // A finished focus request: its PCGI recall, sink overlap between consecutive steps and sampled
+  // attention-mass recall, when measured.
   void record_focus(std::string_view model, std::string_view policy, const FocusCounters& focus);
 
   // K/V pool (one per process): pages and bytes by state (used, free), the used ratio, and

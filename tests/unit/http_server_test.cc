@@ -1,6 +1,6 @@
 // The router's small HTTP/1.1 server over real loopback sockets: keep-alive, bodies and their
 // limit, 100-continue, chunked and close-delimited streaming, the connection bound, hang-ups.
-#include "router/http_server.h"
+#include "common/http/http_server.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -15,7 +15,7 @@
 
 #include "gtest/gtest.h"
 
-namespace dllm::router {
+namespace dllm::http {
 namespace {
 
 using namespace std::chrono_literals;
@@ -261,4 +261,4 @@ TEST(HttpServer, StopWakesIdleConnections) {
 }
 
 }  // namespace
-}  // namespace dllm::router
+}  // namespace dllm::http

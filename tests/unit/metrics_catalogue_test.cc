@@ -140,6 +140,12 @@ TEST(MetricsCatalogueTest, KvPoolAndFocusHelpers) {
   EXPECT_EQ(m.pcgi_recall("tiny", "focus").Collect().histogram.sample_count, 1u);
   EXPECT_EQ(m.pcgi_recall("tiny", "focus").Collect().histogram.sample_sum, 0.75);
   EXPECT_EQ(m.kept_attention_mass("tiny", "focus").Collect().histogram.sample_count, 0u);
+  EXPECT_EQ(m.sink_overlap("tiny", "focus").Collect().histogram.sample_count, 0u);
+  focus.sink_steps = 2;
+  focus.sink_overlap_sum = 1.5;
+  m.record_focus("tiny", "focus", focus);  // sinks chosen on two later steps
+  EXPECT_EQ(m.sink_overlap("tiny", "focus").Collect().histogram.sample_count, 1u);
+  EXPECT_EQ(m.sink_overlap("tiny", "focus").Collect().histogram.sample_sum, 0.75);
 
   m.record_kv_transfer("ucx", 1 << 20, 0.01);
   m.record_kv_transfer("ucx", 1 << 20, 0.02);

@@ -24,6 +24,8 @@ inline void touch_every_family(ServingMetrics& m) {
   focus.committed_in_focus = 9;
   focus.mass_samples = 2;
   focus.mass_recall_sum = 1.8;
+  focus.sink_steps = 3;
+  focus.sink_overlap_sum = 2.7;
   m.record_focus("tiny", "focus", focus);
   m.set_kv_pool({.total_pages = 64, .used_pages = 16, .page_bytes = 4096});
   m.sync_chunk_cache("tiny", {.hits = 3, .misses = 2, .evictions = 1, .entries = 4, .pages = 4});

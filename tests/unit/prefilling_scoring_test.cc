@@ -131,12 +131,13 @@ TEST(ChunkScoring, KeepsTheTopKChunkKvAndBatchSizeChangesNothing) {
   auto draft = predict_draft(m, prefix, query, 3);
   ASSERT_TRUE(draft.ok());
   std::vector<std::vector<double>> scores;
-  for (int batch : {1, 2, 16}) {
+  for (const auto& [batch, variants] : {std::pair{1, 64}, {2, 1}, {16, 5}, {3, 1000}}) {
     ChunkScoringInput in{.prefix = prefix,
                          .chunks = chunks,
                          .query = query,
                          .draft = &*draft,
                          .score_batch = batch,
+                         .variant_batch = variants,
                          .keep_top_k = 2};
     auto s = score_chunks(m, nullptr, in);
     ASSERT_TRUE(s.ok()) << s.status();
@@ -150,6 +151,7 @@ TEST(ChunkScoring, KeepsTheTopKChunkKvAndBatchSizeChangesNothing) {
   for (size_t c = 0; c < chunks.size(); ++c) {
     EXPECT_NEAR(scores[0][c], scores[1][c], 1e-9);
     EXPECT_NEAR(scores[0][c], scores[2][c], 1e-9);
+    EXPECT_NEAR(scores[0][c], scores[3][c], 1e-9);
   }
 }
 

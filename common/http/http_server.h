@@ -1,6 +1,7 @@
-// A small HTTP/1.1 server on POSIX sockets for the router's OpenAI-compatible front door: one
-// thread per connection (bounded), Content-Length request bodies, keep-alive, and responses
-// either whole (Content-Length) or streamed (chunked on HTTP/1.1, close-delimited on 1.0).
+// A small HTTP/1.1 server on POSIX sockets, used by the router's OpenAI-compatible front door and
+// by every process's /metrics page: one thread per connection (bounded), Content-Length request
+// bodies, keep-alive, and responses either whole (Content-Length) or streamed (chunked on
+// HTTP/1.1, close-delimited on 1.0).
 #pragma once
 
 #include <atomic>
@@ -18,7 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace dllm::router {
+namespace dllm::http {
 
 struct HttpRequest {
   std::string method;                                        // "GET", "POST", ...
@@ -128,4 +129,4 @@ class HttpServer {
   std::thread acceptor_;
 };
 
-}  // namespace dllm::router
+}  // namespace dllm::http

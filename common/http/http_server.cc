@@ -1,5 +1,5 @@
 // The HTTP/1.1 server: accept loop, per-connection request parsing, response framing.
-#include "router/http_server.h"
+#include "common/http/http_server.h"
 
 #include <netdb.h>
 #include <netinet/in.h>
@@ -19,7 +19,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 
-namespace dllm::router {
+namespace dllm::http {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -395,4 +395,4 @@ void HttpServer::serve_connection(Connection* connection) {
   connection->finished.store(true);
 }
 
-}  // namespace dllm::router
+}  // namespace dllm::http
