@@ -6,6 +6,7 @@
 #include <memory>
 #include <string_view>
 
+#include "kernels/focus_params.h"
 #include "kernels/prefilling_params.h"
 #include "kernels/tensor_view.h"
 
@@ -65,6 +66,19 @@ class Backend {
   virtual void select_top_tokens(const TokenSelectParams& p) = 0;
   // log softmax(row)[token] per row in float64 (chunk scoring: 8 bytes a row cross to the host).
   virtual void target_log_probs(const TargetLogProbParams& p) = 0;
+
+  // ---- Focus-dLLM (kernels/focus_params.h says what each computes) ----
+  // Sinks: attention mass per key, then the top keys by it (selected where the mass is).
+  virtual void attention_mass_per_key(const AttentionMassParams& p) = 0;
+  virtual void select_sinks(const SinkSelectParams& p) = 0;
+  // Sparse layers: block keys (per prompt version), focus-row block scores, the blocks within the
+  // budget, then attention over blocks ∪ sinks ∪ response with device-side segment sizes.
+  virtual void block_representative_keys(const BlockKeyParams& p) = 0;
+  virtual void block_scores(const BlockScoreParams& p) = 0;
+  virtual void select_blocks(const BlockSelectParams& p) = 0;
+  virtual void sparse_attention(const SparseAttentionParams& p) = 0;
+  // Sink overlap and kept-mass recall, summed in backend memory.
+  virtual void accumulate_focus_stats(const FocusStatsParams& p) = 0;
 
   // Bytes this backend can still allocate (the CPU backend reports available host memory).
   virtual size_t free_memory_bytes() = 0;

@@ -111,10 +111,11 @@ void FocusRowSelector::observe(std::span<const int> positions, std::span<const d
 
 FocusCounters FocusRowSelector::counters() const {
   FocusCounters c = counters_;
-  c.sink_steps = state_.sink_steps;
-  c.sink_overlap_sum = state_.sink_overlap_sum;
-  c.mass_samples = state_.mass_samples;
-  c.mass_recall_sum = state_.mass_recall_sum;
+  const SparseAttentionStats s = state_.stats();  // waits for the backend: once per request
+  c.sink_steps = s.sink_steps;
+  c.sink_overlap_sum = s.sink_overlap_sum;
+  c.mass_samples = s.mass_samples;
+  c.mass_recall_sum = s.mass_recall_sum;
   return c;
 }
 

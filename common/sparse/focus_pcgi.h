@@ -28,7 +28,7 @@ struct FocusCounters {
   int64_t active_rows = 0;         // rows run by focused steps
   int64_t committed_focused = 0;   // positions committed by focused steps
   int64_t committed_in_focus = 0;  // ... of which were in the focus set
-  // From SparseAttentionState.
+  // From SparseAttentionState::stats().
   int64_t sink_steps = 0;
   double sink_overlap_sum = 0.0;
   int64_t mass_samples = 0;

@@ -10,6 +10,7 @@
 
 #include "kernels/backend.h"
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/focus_kernels.h"
 #include "kernels/cpu/prefilling_kernels.h"
 
 namespace dllm::kernels {
@@ -99,6 +100,19 @@ class CpuBackend final : public Backend {
   }
   void select_top_tokens(const TokenSelectParams& p) override { cpu::select_top_tokens(p); }
   void target_log_probs(const TargetLogProbParams& p) override { cpu::target_log_probs(p); }
+  void attention_mass_per_key(const AttentionMassParams& p) override {
+    cpu::attention_mass_per_key(p);
+  }
+  void select_sinks(const SinkSelectParams& p) override { cpu::select_sinks(p); }
+  void block_representative_keys(const BlockKeyParams& p) override {
+    cpu::block_representative_keys(p);
+  }
+  void block_scores(const BlockScoreParams& p) override { cpu::block_scores(p); }
+  void select_blocks(const BlockSelectParams& p) override { cpu::select_blocks(p); }
+  void sparse_attention(const SparseAttentionParams& p) override { cpu::sparse_attention(p); }
+  void accumulate_focus_stats(const FocusStatsParams& p) override {
+    cpu::accumulate_focus_stats(p);
+  }
   size_t free_memory_bytes() override {
     const long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     return pages > 0 && page > 0 ? static_cast<size_t>(pages) * page : 0;

@@ -1,5 +1,5 @@
 // CPU twins of Focus-dLLM's kernels: attention mass per key, block keys and scores, sparse
-// attention over block / token / response segments.
+// attention over block / token / response segments (selection: focus_select.cc).
 #include "kernels/cpu/focus_kernels.h"
 
 #include <algorithm>
@@ -14,7 +14,6 @@
 
 namespace dllm::kernels::cpu {
 namespace {
-
 
 bool visible(const uint8_t* key_mask, int64_t slot) {
   return key_mask == nullptr || key_mask[slot] != 0;
@@ -86,14 +85,16 @@ void block_scores(const BlockScoreParams& p) {
 }
 
 void sparse_attention(const SparseAttentionParams& p) {
+  const int num_blocks = p.counts != nullptr ? p.counts[0] : p.num_blocks;
+  const int num_tokens = p.counts != nullptr ? p.counts[1] : p.num_tokens;
   // The kept slots, ascending (the dense kernel's key order).
   std::vector<int32_t> keys;
-  for (int i = 0; i < p.num_blocks; ++i) {
+  for (int i = 0; i < num_blocks; ++i) {
     const int begin = p.blocks[i] * p.block_size;
     const int end = std::min(p.prompt_len, begin + p.block_size);
     for (int s = begin; s < end; ++s) keys.push_back(s);
   }
-  keys.insert(keys.end(), p.tokens, p.tokens + p.num_tokens);
+  keys.insert(keys.end(), p.tokens, p.tokens + num_tokens);
   for (int s = p.response_begin; s < p.response_end; ++s) keys.push_back(s);
   std::sort(keys.begin(), keys.end());
   const int n = static_cast<int>(keys.size());

@@ -1,7 +1,8 @@
 // Attention entry point and its fp32 CUDA-core kernel: online softmax over key tiles (f32 K/V
 // staged by cp.async, bf16 K/V widened on load), paged or contiguous, GQA heads of one KV head
 // sharing each tile, split-KV with a log-sum-exp merge for decode. bf16 K/V with head_dim % 8 == 0
-// goes to the tensor-core kernel (flash_attention_bf16.cu) instead.
+// goes to the tensor-core kernel (flash_attention_bf16.cu) instead. Focus-dLLM's sparse attention
+// is the same kernels over keys mapped through block / token / response segments.
 #include <algorithm>
 #include <climits>
 #include <cmath>
@@ -49,7 +50,8 @@ struct AttnArgs {
   float scale;
   int causal;
   int keys_per_split, num_splits;
-  int vec_loads;  // head_dim % 4 == 0 and k, v aligned to 4 elements: 4-element copies
+  int vec_loads;             // head_dim % 4 == 0 and k, v aligned to 4 elements: 4-element copies
+  SparseKeySegments sparse;  // active: logical keys mapped to slots (never causal)
 };
 
 __device__ __forceinline__ void cp_async16(float* smem, const float* gmem, int src_bytes) {
@@ -64,25 +66,29 @@ __device__ __forceinline__ void cp_async_wait_all_but_one() {
   asm volatile("cp.async.wait_group 1;\n" ::: "memory");
 }
 
-__device__ __forceinline__ bool key_visible(const AttnArgs& a, int key, int key_end) {
-  return key < key_end && (a.key_mask == nullptr || a.key_mask[key] != 0);
+// The slot of logical key `key`, or −1 when no query may see it (past the end, masked, padding).
+__device__ __forceinline__ int visible_slot(const AttnArgs& a, const SparseKeyMap& km, int key,
+                                            int key_end) {
+  if (key >= key_end) return -1;
+  const int slot = a.sparse.active ? km.slot(key) : key;
+  return slot >= 0 && (a.key_mask == nullptr || a.key_mask[slot] != 0) ? slot : -1;
 }
 
 // Stages K and V rows [t0, t0 + kKeys) of KV head kvh as fp32; rows that no query may see (past
 // the end, masked) are zero-filled so that stale or NaN cache contents never reach the sums.
 // f32 rows go through cp.async; bf16 rows are widened (exactly) by ordinary loads and stores.
 template <int HD, DType KD>
-__device__ __forceinline__ void load_kv_tile(const AttnArgs& a, int kvh, int t0, int key_end,
-                                             float* ks, float* vs) {
+__device__ __forceinline__ void load_kv_tile(const AttnArgs& a, const SparseKeyMap& km, int kvh,
+                                             int t0, int key_end, float* ks, float* vs) {
   using T = Tile<HD>;
   constexpr int kChunks = HD / 4;
   const int64_t kv_row = static_cast<int64_t>(a.num_kv_heads) * a.head_dim;
   for (int idx = threadIdx.x; idx < T::kKeys * kChunks; idx += kThreads) {
     const int r = idx / kChunks, c = (idx % kChunks) * 4;
-    const int key = t0 + r;
-    const bool ok = key_visible(a, key, key_end);
+    const int slot = visible_slot(a, km, t0 + r, key_end);
+    const bool ok = slot >= 0;
     const int64_t off =
-        ok ? a.kv.row_offset(key, kv_row) + static_cast<int64_t>(kvh) * a.head_dim + c : 0;
+        ok ? a.kv.row_offset(slot, kv_row) + static_cast<int64_t>(kvh) * a.head_dim + c : 0;
     float* kd = ks + r * T::kLd + c;
     float* vd = vs + r * T::kLd + c;
     if constexpr (KD == DType::kF32) {
@@ -157,6 +163,11 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const AttnArg
 
   const int key_begin = split * a.keys_per_split;
   int key_end = min(a.num_keys, key_begin + a.keys_per_split);
+  SparseKeyMap km{};
+  if (a.sparse.active) {
+    km = resolve_sparse_keys(a.sparse);
+    key_end = min(key_end, km.total);
+  }
   if (a.causal) key_end = min(key_end, furthest_pos + 1);
   const int num_tiles = key_end > key_begin ? (key_end - key_begin + T::kKeys - 1) / T::kKeys : 0;
 
@@ -169,12 +180,12 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const AttnArg
     for (int d = 0; d < T::kDimsPerThread; ++d) o[r][d] = 0.0f;
   }
 
-  if (num_tiles > 0) load_kv_tile<HD, KD>(a, kvh, key_begin, key_end, ks, vs);
+  if (num_tiles > 0) load_kv_tile<HD, KD>(a, km, kvh, key_begin, key_end, ks, vs);
   cp_async_commit();
   for (int t = 0; t < num_tiles; ++t) {
     const int stage = t & 1, t0 = key_begin + t * T::kKeys;
     if (t + 1 < num_tiles)
-      load_kv_tile<HD, KD>(a, kvh, t0 + T::kKeys, key_end, ks + (stage ^ 1) * T::kKeys * T::kLd,
+      load_kv_tile<HD, KD>(a, km, kvh, t0 + T::kKeys, key_end, ks + (stage ^ 1) * T::kKeys * T::kLd,
                            vs + (stage ^ 1) * T::kKeys * T::kLd);
     cp_async_commit();
     cp_async_wait_all_but_one();
@@ -203,7 +214,7 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const AttnArg
 #pragma unroll
     for (int j = 0; j < T::kKeysPerThread; ++j) {
       const int key = t0 + tx + kLanes * j;
-      const bool ok = key_visible(a, key, key_end);
+      const bool ok = visible_slot(a, km, key, key_end) >= 0;
 #pragma unroll
       for (int r = 0; r < kRowsPerThread; ++r)
         s[r][j] = ok && key <= limit[r] ? s[r][j] * a.scale : -INFINITY;
@@ -401,8 +412,12 @@ AttentionLimits prepare_attention(int device) {
   return limits;
 }
 
-void launch_attention(const AttentionParams& p, const AttentionLimits& limits,
-                      StreamScratch& scratch, cudaStream_t stream) {
+namespace {
+
+// Dense (sparse.active 0) or over the segments' keys; p.num_keys covers every logical key.
+void launch_attention_over(const AttentionParams& p, const SparseKeySegments& sparse,
+                           const AttentionLimits& limits, StreamScratch& scratch,
+                           cudaStream_t stream) {
   if (p.num_q <= 0 || p.num_heads <= 0) return;
   if (p.num_kv_heads <= 0 || p.num_heads % p.num_kv_heads != 0)
     throw std::invalid_argument("attention: num_heads " + std::to_string(p.num_heads) +
@@ -423,7 +438,7 @@ void launch_attention(const AttentionParams& p, const AttentionLimits& limits,
     return;
   }
   if (flash_attention_bf16_supports(p)) {
-    launch_flash_attention_bf16(p, limits, scratch, stream);
+    launch_flash_attention_bf16(p, sparse, limits, scratch, stream);
     return;
   }
   const int tier = tier_of(p.head_dim);
@@ -440,6 +455,7 @@ void launch_attention(const AttentionParams& p, const AttentionLimits& limits,
     a.num_kv_heads = p.num_kv_heads, a.head_dim = p.head_dim, a.group = group;
     a.scale = p.scale, a.causal = p.causal ? 1 : 0;
     a.keys_per_split = plan.keys_per_split, a.num_splits = plan.num_splits;
+    a.sparse = sparse;
     const uintptr_t vec_align = 4 * dtype_size(p.kv.dtype);  // 4 elements: 16 B f32, 8 B bf16
     a.vec_loads =
         p.head_dim % 4 == 0 && aligned_to(p.kv.k, vec_align) && aligned_to(p.kv.v, vec_align);
@@ -462,6 +478,32 @@ void launch_attention(const AttentionParams& p, const AttentionLimits& limits,
     if (plan.num_splits > 1)
       launch_merge_splits(a.part_o, a.part_lse, plan.num_splits, rows, p.head_dim, p.out, stream);
   });
+}
+
+}  // namespace
+
+void launch_attention(const AttentionParams& p, const AttentionLimits& limits,
+                      StreamScratch& scratch, cudaStream_t stream) {
+  launch_attention_over(p, SparseKeySegments{}, limits, scratch, stream);
+}
+
+void launch_sparse_attention(const SparseAttentionParams& p, const AttentionLimits& limits,
+                             StreamScratch& scratch, cudaStream_t stream) {
+  if (p.block_size <= 0 || p.num_blocks < 0 || p.num_tokens < 0 ||
+      p.response_end < p.response_begin || p.response_begin < p.prompt_len)
+    throw std::invalid_argument("sparse attention: bad segments");
+  SparseKeySegments sparse;
+  sparse.active = 1;
+  sparse.blocks = p.blocks, sparse.tokens = p.tokens, sparse.counts = p.counts;
+  sparse.num_blocks = p.num_blocks, sparse.num_tokens = p.num_tokens;
+  sparse.block_size = p.block_size, sparse.prompt_len = p.prompt_len;
+  sparse.response_begin = p.response_begin, sparse.response_end = p.response_end;
+  AttentionParams dense;
+  dense.q = p.q, dense.kv = p.kv, dense.out = p.out;
+  dense.num_q = p.num_q, dense.num_keys = sparse.max_keys();
+  dense.num_heads = p.num_heads, dense.num_kv_heads = p.num_kv_heads, dense.head_dim = p.head_dim;
+  dense.scale = p.scale, dense.key_mask = p.key_mask;
+  launch_attention_over(dense, sparse, limits, scratch, stream);
 }
 
 }  // namespace dllm::kernels::cuda

@@ -8,6 +8,7 @@
 
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/device_memory.h"
+#include "kernels/cuda/sparse_keys.cuh"
 #include "kernels/tensor_view.h"
 
 namespace dllm::kernels::cuda {
@@ -22,8 +23,10 @@ void launch_merge_splits(const float* part_o, const float* part_lse, int num_spl
 bool flash_attention_bf16_supports(const AttentionParams& p);
 // Raises its dynamic shared-memory limits and fills limits->bf16_ctas_per_sm.
 void prepare_flash_attention_bf16(AttentionLimits* limits);
-// Validated params (see launch_attention) with num_keys > 0 and supports(p).
-void launch_flash_attention_bf16(const AttentionParams& p, const AttentionLimits& limits,
-                                 StreamScratch& scratch, cudaStream_t stream);
+// Validated params (see launch_attention) with num_keys > 0 and supports(p). With sparse.active,
+// p.num_keys is sparse.max_keys() and keys are mapped through the segments (p.causal false).
+void launch_flash_attention_bf16(const AttentionParams& p, const SparseKeySegments& sparse,
+                                 const AttentionLimits& limits, StreamScratch& scratch,
+                                 cudaStream_t stream);
 
 }  // namespace dllm::kernels::cuda

@@ -77,6 +77,7 @@ class CudaBackend final : public Backend {
     bias_.release();
     attention_scratch_.release();
     key_score_scratch_.release();
+    focus_scratch_.release();
     cudaStreamSynchronize(stream_);
     cudaStreamDestroy(stream_);
     cudaGetLastError();
@@ -191,6 +192,34 @@ class CudaBackend final : public Backend {
     DeviceScope scope(device_);
     launch_target_log_probs(p, stream_);
   }
+  void attention_mass_per_key(const AttentionMassParams& p) override {
+    DeviceScope scope(device_);
+    launch_attention_mass_per_key(p, focus_scratch_, key_score_scratch_, stream_);
+  }
+  void select_sinks(const SinkSelectParams& p) override {
+    DeviceScope scope(device_);
+    launch_select_sinks(p, stream_);
+  }
+  void block_representative_keys(const BlockKeyParams& p) override {
+    DeviceScope scope(device_);
+    launch_block_representative_keys(p, stream_);
+  }
+  void block_scores(const BlockScoreParams& p) override {
+    DeviceScope scope(device_);
+    launch_block_scores(p, stream_);
+  }
+  void select_blocks(const BlockSelectParams& p) override {
+    DeviceScope scope(device_);
+    launch_select_blocks(p, stream_);
+  }
+  void sparse_attention(const SparseAttentionParams& p) override {
+    DeviceScope scope(device_);
+    launch_sparse_attention(p, attention_limits_, attention_scratch_, stream_);
+  }
+  void accumulate_focus_stats(const FocusStatsParams& p) override {
+    DeviceScope scope(device_);
+    launch_accumulate_focus_stats(p, stream_);
+  }
   size_t free_memory_bytes() override;
 
  private:
@@ -202,6 +231,7 @@ class CudaBackend final : public Backend {
   StreamScratch bias_;         // a non-fp32 bias widened to fp32
   StreamScratch attention_scratch_;
   StreamScratch key_score_scratch_;  // softmax statistics of the key-score kernel
+  StreamScratch focus_scratch_;      // per-KV-head sums of the attention mass per key
   std::vector<void*> uploads_;
 };
 

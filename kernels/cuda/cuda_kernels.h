@@ -8,6 +8,7 @@
 
 #include "kernels/cuda/device_memory.h"
 #include "kernels/cuda/split_kv_plan.h"
+#include "kernels/focus_params.h"
 #include "kernels/prefilling_params.h"
 #include "kernels/tensor_view.h"
 
@@ -69,5 +70,20 @@ void launch_accumulate_key_attention_scores(const KeyAttentionScoreParams& p,
                                             StreamScratch& scratch, cudaStream_t stream);
 void launch_select_top_tokens(const TokenSelectParams& p, cudaStream_t stream);
 void launch_target_log_probs(const TargetLogProbParams& p, cudaStream_t stream);
+
+// Focus-dLLM (kernels/focus_params.h; focus_kernels.cu, focus_select.cu). The sparse attention is
+// launch_attention's kernels over the kept keys (split-KV sized by the counts' upper bounds).
+// Mass: `sums` holds the per-KV-head sums, `stats` the softmax statistics.
+// select_blocks throws std::invalid_argument past kMaxFocusBlocks blocks (one CTA ranks them).
+inline constexpr int kMaxFocusBlocks = 16384;
+void launch_attention_mass_per_key(const AttentionMassParams& p, StreamScratch& sums,
+                                   StreamScratch& stats, cudaStream_t stream);
+void launch_block_representative_keys(const BlockKeyParams& p, cudaStream_t stream);
+void launch_block_scores(const BlockScoreParams& p, cudaStream_t stream);
+void launch_select_sinks(const SinkSelectParams& p, cudaStream_t stream);
+void launch_select_blocks(const BlockSelectParams& p, cudaStream_t stream);
+void launch_sparse_attention(const SparseAttentionParams& p, const AttentionLimits& limits,
+                             StreamScratch& scratch, cudaStream_t stream);
+void launch_accumulate_focus_stats(const FocusStatsParams& p, cudaStream_t stream);
 
 }  // namespace dllm::kernels::cuda

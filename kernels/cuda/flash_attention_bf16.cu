@@ -2,7 +2,8 @@
 // accumulators, Q rounded to bf16 in-kernel, online softmax in fp32, cp.async multi-stage K/V
 // tiles of 32 or 64 keys, GQA query heads packed along M, and split-KV with a log-sum-exp merge
 // when the query tiles alone cannot fill the GPU (decode). Every K/V row is addressed through the
-// page table key by key, so any page size works.
+// page table key by key, so any page size works, and a sparse call (Focus-dLLM) maps its logical
+// keys to slots through block / token / response segments on the way (sparse_keys.cuh).
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 
 #include "kernels/cuda/attention_internal.h"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/sparse_keys.cuh"
 #include "kernels/cuda/split_kv_plan.h"
 #include "kernels/cuda/weight_access.cuh"
 
@@ -78,7 +80,8 @@ struct MmaArgs {
   float scale_log2;  // scale · log2(e), folded into Q: scores live in the base-2 domain
   int causal;
   int keys_per_split, num_splits;
-  int q_vec;  // q is 16-byte aligned: float4 loads
+  int q_vec;                 // q is 16-byte aligned: float4 loads
+  SparseKeySegments sparse;  // active: logical keys mapped to slots (never causal)
 };
 
 // Byte offset of 16-byte chunk `chunk` of row `row` in a [rows][HD] bf16 tile. The chunk index is
@@ -143,15 +146,18 @@ __device__ __forceinline__ float fast_exp2(float x) {  // exp2(-inf) = 0
 // Where a key's K/V row of this KV head starts, fetched one tile ahead by threads 0..kKeys-1 (one
 // key each) so that the page-table and mask loads are in flight while a tile is computed.
 struct KeyFetch {
-  int page = 0;  // page_table[key / page_size] (unused when contiguous)
+  int slot = 0;  // the cache slot of the key
+  int page = 0;  // page_table[slot / page_size] (unused when contiguous)
   int ok = 0;    // key < key_end and not masked
 };
 
-__device__ __forceinline__ KeyFetch fetch_key(const MmaArgs& a, int key, int key_end) {
+__device__ __forceinline__ KeyFetch fetch_key(const MmaArgs& a, const SparseKeyMap& km, int key,
+                                              int key_end) {
   KeyFetch f;
   if (key < key_end) {
-    f.ok = a.key_mask == nullptr || a.key_mask[key] != 0;
-    if (a.page_table != nullptr) f.page = a.page_table[key / a.page_size];
+    f.slot = a.sparse.active ? km.slot(key) : key;
+    f.ok = f.slot >= 0 && (a.key_mask == nullptr || a.key_mask[f.slot] != 0);
+    if (f.ok && a.page_table != nullptr) f.page = a.page_table[f.slot / a.page_size];
   }
   return f;
 }
@@ -159,13 +165,13 @@ __device__ __forceinline__ KeyFetch fetch_key(const MmaArgs& a, int key, int key
 // Publishes a fetched key into meta slot `slot`: its element offset (−1 when invisible) and the
 // tile's visibility bits (warp 0: keys 0..31, warp 1: keys 32..63). Threads 0..kKeys-1 only.
 template <typename C>
-__device__ __forceinline__ void publish_key(const MmaArgs& a, const KeyFetch& f, int key, int kvh,
+__device__ __forceinline__ void publish_key(const MmaArgs& a, const KeyFetch& f, int kvh,
                                             int64_t* meta, uint32_t* vis, int slot) {
   int64_t off = -1;
   if (f.ok) {
     const int64_t phys = a.page_table == nullptr
-                             ? key
-                             : static_cast<int64_t>(f.page) * a.page_size + key % a.page_size;
+                             ? f.slot
+                             : static_cast<int64_t>(f.page) * a.page_size + f.slot % a.page_size;
     off = phys * a.num_kv_heads * a.head_dim + static_cast<int64_t>(kvh) * a.head_dim;
   }
   const int tid = threadIdx.x;
@@ -243,6 +249,7 @@ __global__ void __launch_bounds__(kThreads, 2) flash_attention_bf16_kernel(const
   auto* meta = reinterpret_cast<int64_t*>(vs + kStages * C::kKvTileBytes);  // [kMetaSlots][kKeys]
   auto* vis = reinterpret_cast<uint32_t*>(meta + C::kMetaSlots * kKeys);    // [kMetaSlots][2]
   __shared__ int warp_furthest[kWarps];
+  __shared__ SparseKeyMap km;  // in shared memory: registers are scarce at head dim 128
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int g = lane >> 2, tig = lane & 3;
@@ -260,9 +267,11 @@ __global__ void __launch_bounds__(kThreads, 2) flash_attention_bf16_kernel(const
     pos = __reduce_max_sync(0xffffffffu, pos);
     if (lane == 0) warp_furthest[warp] = pos;
   }
+  if (a.sparse.active && tid == 0) km = resolve_sparse_keys(a.sparse);
   __syncthreads();
   const int key_begin = split * a.keys_per_split;
   int key_end = min(a.num_keys, key_begin + a.keys_per_split);
+  if (a.sparse.active) key_end = min(key_end, km.total);
   if (a.causal) {
     int furthest = warp_furthest[0];
 #pragma unroll
@@ -277,9 +286,9 @@ __global__ void __launch_bounds__(kThreads, 2) flash_attention_bf16_kernel(const
 #pragma unroll
     for (int u = 0; u < kStages; ++u) {
       const int key = key_begin + u * kKeys + tid;
-      publish_key<C>(a, fetch_key(a, key, key_end), key, kvh, meta, vis, u);
+      publish_key<C>(a, fetch_key(a, km, key, key_end), kvh, meta, vis, u);
     }
-    next = fetch_key(a, key_begin + kStages * kKeys + tid, key_end);
+    next = fetch_key(a, km, key_begin + kStages * kKeys + tid, key_end);
   }
   __syncthreads();
   const uint32_t ks_u32 = smem_u32(ks), vs_u32 = smem_u32(vs), qs_u32 = smem_u32(qs);
@@ -332,8 +341,8 @@ __global__ void __launch_bounds__(kThreads, 2) flash_attention_bf16_kernel(const
       // Tile t+kStages's metadata goes to slot (t+kStages) % (kStages+1) = (t-1) % (kStages+1),
       // last read during iteration t-1; this iteration reads slots t and t+kStages-1.
       const int u = t + kStages;
-      publish_key<C>(a, next, key_begin + u * kKeys + tid, kvh, meta, vis, u % C::kMetaSlots);
-      next = fetch_key(a, key_begin + (u + 1) * kKeys + tid, key_end);
+      publish_key<C>(a, next, kvh, meta, vis, u % C::kMetaSlots);
+      next = fetch_key(a, km, key_begin + (u + 1) * kKeys + tid, key_end);
     }
     if (!warp_has_rows) continue;  // decode padding warps only copy
 
@@ -521,8 +530,9 @@ void prepare_flash_attention_bf16(AttentionLimits* limits) {
   }
 }
 
-void launch_flash_attention_bf16(const AttentionParams& p, const AttentionLimits& limits,
-                                 StreamScratch& scratch, cudaStream_t stream) {
+void launch_flash_attention_bf16(const AttentionParams& p, const SparseKeySegments& sparse,
+                                 const AttentionLimits& limits, StreamScratch& scratch,
+                                 cudaStream_t stream) {
   const int group = p.num_heads / p.num_kv_heads;
   const bool decode = static_cast<int64_t>(p.num_q) * group <= kDecodeMaxRows;
   const int index = (p.head_dim > 64 ? 2 : 0) + (decode ? 0 : 1);
@@ -545,6 +555,7 @@ void launch_flash_attention_bf16(const AttentionParams& p, const AttentionLimits
     a.causal = p.causal ? 1 : 0;
     a.keys_per_split = plan.keys_per_split, a.num_splits = plan.num_splits;
     a.q_vec = aligned_to(p.q, 16) ? 1 : 0;  // rows start at multiples of 8 floats
+    a.sparse = sparse;
     const int64_t rows = static_cast<int64_t>(p.num_q) * p.num_heads;
     if (plan.num_splits > 1) {
       const size_t o_floats = static_cast<size_t>(plan.num_splits) * rows * p.head_dim;
