@@ -4,6 +4,9 @@
 //                   [--gen 256] [--iters 5] [--vanilla-max 32768]
 //   dllm-bench step --mode prefilling-reuse --device cuda --synthetic-weights llada-8b
 //                   --prompts 32768 [--query 32] [--top-k 4] [--token-capacity 512] [--per-head 1]
+//   dllm-bench step --mode e2e --device cuda --synthetic-weights llada-8b --prompts 8192,32768
+//                   [--policies vanilla,dense,prefilling,prefilling-reuse,focus] [--threshold 0.9]
+//                   [--full-max 16384 --sample-blocks 1] [--vanilla-steps 1] [--deadline 0]
 //
 
 // Per prompt length: (a) vanilla full re-encode (every row through the model, logits on the block),
@@ -22,6 +25,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "bench/e2e_bench.h"
 #include "bench/prefilling_reuse_bench.h"
 #include "bench/synthetic_model.h"
 #include "common/model/transformer.h"
@@ -38,12 +42,13 @@ using namespace dllm;
 namespace {
 
 struct Args {
-  std::string mode = "step";  // step | prefilling-reuse
+  std::string mode = "step";  // step | prefilling-reuse | e2e
   std::string device = "cpu";
   std::string shape = "llada-100m";
   std::vector<int> prompts = {1024};
   int block = 32, gen = 256, iters = 5, vanilla_max = 32768, threads = 0;
   bench::PrefillingReuseArgs reuse;  // --mode prefilling-reuse
+  bench::E2eArgs e2e;                // --mode e2e
 };
 
 ModelConfig shape_config(const std::string& name) {
@@ -166,6 +171,15 @@ int run_step(const Args& a) {
         r.query + a.gen;
     opt.kv_pool.max_bytes = tokens * 2 * c.num_layers * c.num_kv_heads * c.head_dim * 2;
   }
+  bench::E2eArgs e2e = a.e2e;
+  if (a.mode == "e2e") {
+    // One pool for every policy: the longest dense request that fits beside the weights.
+    e2e.prompts = a.prompts;
+    e2e.block = a.block, e2e.gen = a.gen;
+    e2e.device_bytes_free = be->free_memory_bytes();
+    e2e.pool_slots = bench::e2e_pool_slots(c, e2e, e2e.device_bytes_free);
+    opt.kv_pool.max_bytes = (e2e.pool_slots + 64) * 2 * c.num_layers * c.num_kv_heads * c.head_dim * 2;
+  }
   auto model = Transformer::create(c, w.views, be.get(), opt);
   if (!model.ok()) return std::fprintf(stderr, "%s\n", model.status().ToString().c_str()), 1;
 
@@ -178,6 +192,12 @@ int run_step(const Args& a) {
     r.copy_gbs = copy_gbs;
     r.weight_bytes = w.bytes;
     return bench::run_prefilling_reuse(**model, r);
+  }
+  if (a.mode == "e2e") {
+    e2e.shape = a.shape;
+    e2e.copy_gbs = copy_gbs, e2e.gemm_tflops = peak_tflops;
+    e2e.weight_bytes = w.bytes;
+    return bench::run_e2e(**model, e2e);
   }
   std::printf("%-8s %12s %10s %12s %10s %8s %12s %12s %8s\n", "prompt", "vanilla_ms", "floor_ms",
               "cache_step_ms", "floor_ms", "ratio", "prefill_s", "prefill_tok/s", "%peak");
@@ -254,7 +274,10 @@ int main(int argc, char** argv) {
         "llada-8b|dream-7b|llada-100m] [--prompts 8192,32768] [--block 32] "
         "[--gen 256] [--iters 5] [--vanilla-max N] [--threads N] [--mode step|prefilling-reuse "
         "[--query 32] [--prefix 32] [--chunk-size 1024] [--top-k 4] [--score-batch 8] "
-        "[--token-capacity 0] [--per-head 0|1] [--end-to-end 0|1]]\n");
+        "[--token-capacity 0] [--per-head 0|1] [--end-to-end 0|1]] | [--mode e2e [--policies "
+        "vanilla,dense,prefilling,prefilling-reuse,focus,prefilling+focus] [--threshold 0.9] "
+        "[--full-max 16384] [--sample-blocks 1] [--vanilla-steps 1] [--deadline SECONDS] "
+        "[--variant-batch N]]\n");
     return 2;
   }
   Args a;
@@ -263,6 +286,11 @@ int main(int argc, char** argv) {
     const std::string v = i + 1 < argc ? argv[++i] : "";
     int n = 0;
     if (k == "--mode") a.mode = v;
+    else if (k == "--policies") a.e2e.policies = absl::StrSplit(v, ',', absl::SkipEmpty());
+    else if (k == "--threshold") {
+      if (!absl::SimpleAtod(v, &a.e2e.threshold) || a.e2e.threshold < 0 || a.e2e.threshold > 1)
+        return std::fprintf(stderr, "--threshold must be in [0, 1]\n"), 2;
+    }
     else if (k == "--device") a.device = v;
     else if (k == "--synthetic-weights") a.shape = v;
     else if (k == "--prompts") {
@@ -283,13 +311,23 @@ int main(int argc, char** argv) {
       else if (k == "--token-capacity") a.reuse.token_capacity = n;
       else if (k == "--per-head") a.reuse.per_head = n != 0;
       else if (k == "--end-to-end") a.reuse.end_to_end = n != 0;
+      else if (k == "--full-max") a.e2e.full_max = n;
+      else if (k == "--sample-blocks") a.e2e.sample_blocks = std::max(1, n);
+      else if (k == "--vanilla-steps") a.e2e.vanilla_steps = std::max(1, n);
+      else if (k == "--deadline") a.e2e.deadline_s = n;
+      else if (k == "--variant-batch") a.e2e.variant_batch = n;
       else return std::fprintf(stderr, "unknown option %s\n", k.c_str()), 2;
     } else {
       return std::fprintf(stderr, "bad option %s %s\n", k.c_str(), v.c_str()), 2;
     }
   }
   if (a.prompts.empty()) return std::fprintf(stderr, "--prompts: no valid length\n"), 2;
-  if (a.mode != "step" && a.mode != "prefilling-reuse")
-    return std::fprintf(stderr, "--mode must be step or prefilling-reuse\n"), 2;
+  if (a.mode != "step" && a.mode != "prefilling-reuse" && a.mode != "e2e")
+    return std::fprintf(stderr, "--mode must be step, prefilling-reuse or e2e\n"), 2;
+  if (a.mode == "e2e")
+    for (const std::string& p : a.e2e.policies)
+      if (p != "vanilla" && p != "dense" && p != "prefilling" && p != "prefilling-reuse" &&
+          p != "focus" && p != "prefilling+focus")
+        return std::fprintf(stderr, "unknown policy %s\n", p.c_str()), 2;
   return run_step(a);
 }

@@ -224,14 +224,15 @@ absl::StatusOr<ChunkScoring> score_chunks(Transformer& model, ChunkKvCache* cach
       for (size_t i = 0; i < kept.size(); ++i) clean[b0 - g0 + i] = std::move(kept[i]);
     }
     // 3. LLaDA leave-one-out: target t masked, rows [t, S) run over the chunk pages and the
-    //    clean rows [0, t) (both shared), score_batch variants a forward.
+    //    clean rows [0, t) (both shared), variant_batch variants a forward.
     if (!shifted) {
       std::vector<std::pair<int, int>> variants;  // (chunk, target)
       for (int c = g0; c < g1; ++c)
         for (int t : targets) variants.emplace_back(c, t);
-      for (size_t v0 = 0; v0 < variants.size(); v0 += batch_size) {
+      const size_t per_forward = static_cast<size_t>(std::max(1, in.variant_batch));
+      for (size_t v0 = 0; v0 < variants.size(); v0 += per_forward) {
         std::vector<SuffixRun> runs;
-        for (size_t v = v0; v < std::min(variants.size(), v0 + batch_size); ++v) {
+        for (size_t v = v0; v < std::min(variants.size(), v0 + per_forward); ++v) {
           const auto [c, t] = variants[v];
           const int chunk_slots = out.kv[c]->slots();
           const int clean_begin = static_cast<int>(out.kv[c]->pages().size()) * page;

@@ -22,7 +22,10 @@ struct ChunkScoringInput {
   std::span<const PlannedChunk> chunks;
   std::span<const int32_t> query;
   const Draft* draft = nullptr;
-  int score_batch = 8;   // sequences per forward (encodes and scoring variants)
+  int score_batch = 8;   // chunks per forward (encodes, clean suffixes)
+  // LLaDA leave-one-out variants per forward. A variant is only the suffix rows after its masked
+  // target, so a forward of score_batch of them would be bound by reading the weights.
+  int variant_batch = 64;
   int keep_top_k = 0;    // keep the K/V of the best keep_top_k chunks (reuse mode, token sparsity)
   std::string model_id;  // chunk cache key
 };

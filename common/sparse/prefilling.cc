@@ -64,6 +64,7 @@ absl::StatusOr<PrefillingSelection> select_prefilling_chunks(Transformer& model,
                        .query = r.query,
                        .draft = &sel.draft,
                        .score_batch = o.score_batch,
+                       .variant_batch = o.variant_batch,
                        .keep_top_k = need_kv ? o.top_k : 0,
                        .model_id = r.model_id};
   absl::StatusOr<ChunkScoring> scoring = score_chunks(model, chunk_cache, in);

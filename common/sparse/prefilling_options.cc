@@ -71,6 +71,8 @@ absl::Status validate_prefilling_options(const PrefillingOptions& o, const Model
   }
   if (o.score_batch < 1)
     return invalid(absl::StrCat("score_batch ", o.score_batch, " must be >= 1"));
+  if (o.variant_batch < 1)
+    return invalid(absl::StrCat("variant_batch ", o.variant_batch, " must be >= 1"));
   if (o.token_capacity < 0) {
     return invalid(absl::StrCat("token_capacity ", o.token_capacity, " must be >= 0 (0 = off)"));
   }

@@ -26,7 +26,8 @@ struct PrefillingOptions {
   int chunk_size = 1024;  // tokens per chunk, the BOS anchor included
   int top_k = 4;          // chunks kept (all when there are fewer)
   int draft_tokens = 4;   // MASK slots after the query; the first and one more get committed
-  int score_batch = 8;    // sequences per scoring forward
+  int score_batch = 8;    // chunks per scoring forward
+  int variant_batch = 64;  // LLaDA leave-one-out scoring variants per forward (suffix rows only)
   ChunkMode chunk_mode = ChunkMode::kReprefill;
   int token_capacity = 0;  // tokens kept per selected chunk (BOS included); 0 = all (off)
   TokenSelect token_select = TokenSelect::kGlobal;

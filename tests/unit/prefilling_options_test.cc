@@ -38,6 +38,7 @@ TEST(PrefillingOptions, DefaultsAreThePublishedOnes) {
   EXPECT_EQ(o.top_k, 4);
   EXPECT_EQ(o.draft_tokens, 4);
   EXPECT_EQ(o.score_batch, 8);
+  EXPECT_EQ(o.variant_batch, 64);
   EXPECT_EQ(o.chunk_mode, ChunkMode::kReprefill);
   EXPECT_EQ(o.token_capacity, 0);
   EXPECT_EQ(o.token_select, TokenSelect::kGlobal);
@@ -77,6 +78,7 @@ TEST(PrefillingOptions, BadValuesAreRefusedWithTheirReason) {
   expect_invalid(with([](auto& o) { o.top_k = 0; }), c, "top_k 0");
   expect_invalid(with([](auto& o) { o.draft_tokens = -1; }), c, "draft_tokens");
   expect_invalid(with([](auto& o) { o.score_batch = 0; }), c, "score_batch");
+  expect_invalid(with([](auto& o) { o.variant_batch = 0; }), c, "variant_batch");
   expect_invalid(with([](auto& o) { o.token_capacity = -3; }), c, "token_capacity -3");
   expect_invalid(with([](auto& o) { o.token_capacity = 1; }), c, "BOS anchor is always kept");
   expect_invalid(with([](auto& o) { o.pool_width = 4; }), c, "pool_width");
