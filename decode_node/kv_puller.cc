@@ -19,7 +19,10 @@ absl::StatusOr<std::unique_ptr<KvPull>> KvPull::start(transfer::Transport& trans
   std::unique_ptr<KvPull> pull(new KvPull());
   pull->handle_ = handle;
   pull->layer_bytes_ = layout.layer_bytes();
-  pull->buffer_.resize(layout.total_bytes());
+  pull->buffer_ = KvRowsBuffer(model.backend(),
+                               transport.capabilities().device_memory ? KvRowsMemory::kBackend
+                                                                      : KvRowsMemory::kHost,
+                               layout.total_bytes());
   for (int l = 0; l < layout.num_layers; ++l)
     pull->layers_.push_back(transport.pull_async(handle.transfer_descriptor(), l * pull->layer_bytes_,
                                                  pull->buffer_.data() + l * pull->layer_bytes_,
@@ -39,8 +42,9 @@ absl::Status KvPull::import_into(Transformer& model, KvCache& cache) {
       return absl::AbortedError(absl::StrCat("pulling K/V layer ", l, " from ",
                                                  handle_.node_id(), " over ",
                                                  handle_.transport(), ": ", st.message()));
-    std::span<const uint8_t> layer(buffer_.data() + l * layer_bytes_, layer_bytes_);
-    if (absl::Status s = import_kv_rows(model, cache, 0, handle_.rows(), static_cast<int>(l), layer);
+    if (absl::Status s = import_kv_rows(model, cache, 0, handle_.rows(), static_cast<int>(l),
+                                        buffer_.data() + l * layer_bytes_, layer_bytes_,
+                                        buffer_.memory());
         !s.ok())
       return s;
   }

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/kv/kv_rows.h"
 #include "common/model/transformer.h"
 #include "common/transfer/transport.h"
 #include "dllm/v1/node.pb.h"
@@ -32,7 +33,7 @@ class KvPull {
   KvPull() = default;
   v1::KvHandle handle_;
   size_t layer_bytes_ = 0;
-  std::vector<uint8_t> buffer_;
+  KvRowsBuffer buffer_;  // in the backend's memory when the transport writes device memory
   std::vector<std::future<absl::Status>> layers_;
 };
 

@@ -23,7 +23,14 @@ class Backend {
   virtual void release(void* ptr) = 0;
   virtual void copy_from_host(void* dst, const void* src, size_t bytes) = 0;
   virtual void copy_to_host(void* dst, const void* src, size_t bytes) = 0;
+  // dst and src both in this backend's memory (ordered with the backend's other work).
+  virtual void copy_within(void* dst, const void* src, size_t bytes) = 0;
   virtual void synchronize() = 0;
+  // Memory another process of this host may map (a transport exposes it: cuda_ipc needs plain
+  // cudaMalloc memory, not the stream-ordered pool allocate() uses). Its writes are complete once
+  // synchronize() returned. May be called from any thread.
+  virtual void* allocate_shareable(size_t bytes) { return allocate(bytes); }
+  virtual void release_shareable(void* ptr) { release(ptr); }
   // Makes a host weight usable by the kernels (the CPU backend returns it unchanged).
   virtual WeightView upload_weight(const WeightView& host) = 0;
 

@@ -16,12 +16,11 @@ KvLeaseTable::~KvLeaseTable() {
   reaper_.join();
 }
 
-absl::StatusOr<HeldKv> KvLeaseTable::hold(const std::string& request_id,
-                                          std::vector<uint8_t> bytes) {
+absl::StatusOr<HeldKv> KvLeaseTable::hold(const std::string& request_id, KvRowsBuffer rows) {
   auto entry = std::make_unique<Entry>();
-  entry->bytes = std::move(bytes);
+  entry->rows = std::move(rows);
   absl::StatusOr<std::unique_ptr<transfer::Registration>> reg =
-      transport_->expose(entry->bytes.data(), entry->bytes.size());
+      transport_->expose(entry->rows.data(), entry->rows.size());
   if (!reg.ok()) return reg.status();
   entry->registration = std::move(*reg);
   entry->expires = std::chrono::steady_clock::now() + lease_;
@@ -50,7 +49,7 @@ int KvLeaseTable::held() const {
 int64_t KvLeaseTable::held_bytes() const {
   std::lock_guard<std::mutex> lock(mu_);
   int64_t total = 0;
-  for (const auto& [id, e] : entries_) total += static_cast<int64_t>(e->bytes.size());
+  for (const auto& [id, e] : entries_) total += static_cast<int64_t>(e->rows.size());
   return total;
 }
 

@@ -10,9 +10,9 @@
 #include <mutex>
 #include <string>
 #include <thread>
-#include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/kv/kv_rows.h"
 #include "common/transfer/transport.h"
 
 namespace dllm::prefill {
@@ -27,8 +27,8 @@ class KvLeaseTable {
   KvLeaseTable(transfer::Transport* transport, std::chrono::milliseconds lease);
   ~KvLeaseTable();
 
-  // Keeps `bytes` exposed through the transport until released or expired.
-  absl::StatusOr<HeldKv> hold(const std::string& request_id, std::vector<uint8_t> bytes);
+  // Keeps `rows` exposed through the transport until released or expired.
+  absl::StatusOr<HeldKv> hold(const std::string& request_id, KvRowsBuffer rows);
   bool release(const std::string& lease_id);
   int held() const;
   int64_t held_bytes() const;
@@ -36,7 +36,7 @@ class KvLeaseTable {
 
  private:
   struct Entry {
-    std::vector<uint8_t> bytes;  // declared before the registration: outlives it
+    KvRowsBuffer rows;  // declared before the registration: outlives it
     std::unique_ptr<transfer::Registration> registration;
     std::chrono::steady_clock::time_point expires;
   };

@@ -92,15 +92,19 @@ grpc::Status PrefillService::prepare(grpc::ServerContext* context,
 
   if (prepared->frozen && prepared->frozen->frozen_len > 0) {
     const int rows = prepared->frozen->frozen_len;
-    std::vector<uint8_t> bytes;
-    if (absl::Status st = export_kv_rows(model_->model(), *prepared->frozen->cache, 0, rows, &bytes);
-        !st.ok())
-      return wire::to_grpc_status(st);
+    // A transport that reads device memory (cuda_ipc) gets the rows in the backend's memory:
+    // GPU to GPU, no trip through the host.
+    const KvRowsMemory memory = transport_->capabilities().device_memory
+                                    ? KvRowsMemory::kBackend
+                                    : KvRowsMemory::kHost;
+    absl::StatusOr<KvRowsBuffer> exported =
+        export_kv_rows(model_->model(), *prepared->frozen->cache, 0, rows, memory);
+    if (!exported.ok()) return wire::to_grpc_status(exported.status());
     prepared->frozen.reset();  // its pages go back to the pool; the copy is what travels
     lock.unlock();
     if (given_up()) return grpc::Status(grpc::StatusCode::CANCELLED, "request cancelled");
     const KvRowsLayout layout = kv_rows_layout(model_->model(), rows);
-    absl::StatusOr<HeldKv> held = leases_.hold(id, std::move(bytes));
+    absl::StatusOr<HeldKv> held = leases_.hold(id, std::move(*exported));
     if (!held.ok()) return wire::to_grpc_status(held.status());
     out->set_frozen_len(rows);
     v1::KvHandle* kv = out->mutable_kv();

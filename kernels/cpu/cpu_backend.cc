@@ -32,6 +32,9 @@ class CpuBackend final : public Backend {
   void copy_to_host(void* dst, const void* src, size_t bytes) override {
     std::memcpy(dst, src, bytes);
   }
+  void copy_within(void* dst, const void* src, size_t bytes) override {
+    std::memcpy(dst, src, bytes);
+  }
   void synchronize() override {}
   WeightView upload_weight(const WeightView& host) override { return host; }
 

@@ -1,6 +1,7 @@
 // CudaBackend: the Backend op set on one CUDA stream (memory, copies, dispatch to the kernels).
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -113,9 +114,25 @@ class CudaBackend final : public Backend {
     DLLM_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
     DLLM_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
+  void copy_within(void* dst, const void* src, size_t bytes) override {
+    if (bytes == 0) return;
+    DeviceScope scope(device_);
+    DLLM_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
+  }
   void synchronize() override {
     DeviceScope scope(device_);
     DLLM_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+  void* allocate_shareable(size_t bytes) override {
+    DeviceScope scope(device_);
+    void* ptr = nullptr;
+    DLLM_CUDA_CHECK(cudaMalloc(&ptr, std::max<size_t>(bytes, 1)));
+    return ptr;
+  }
+  void release_shareable(void* ptr) override {
+    if (ptr == nullptr) return;
+    DeviceScope scope(device_);
+    DLLM_CUDA_CHECK(cudaFree(ptr));  // waits for work still using it
   }
 
   WeightView upload_weight(const WeightView& host) override {
