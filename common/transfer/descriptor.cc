@@ -39,7 +39,8 @@ T get_le(const char* p) {
 bool known_kind(uint8_t k) {
   return k == static_cast<uint8_t>(DescriptorKind::kLocal) ||
          k == static_cast<uint8_t>(DescriptorKind::kUcx) ||
-         k == static_cast<uint8_t>(DescriptorKind::kCudaIpc);
+         k == static_cast<uint8_t>(DescriptorKind::kCudaIpc) ||
+         k == static_cast<uint8_t>(DescriptorKind::kNccl);
 }
 
 }  // namespace
@@ -52,6 +53,8 @@ const char* descriptor_kind_name(DescriptorKind kind) {
       return "ucx";
     case DescriptorKind::kCudaIpc:
       return "cuda_ipc";
+    case DescriptorKind::kNccl:
+      return "nccl";
   }
   return "unknown";
 }

@@ -13,7 +13,7 @@
 
 namespace dllm::transfer {
 
-enum class DescriptorKind : uint8_t { kLocal = 1, kUcx = 2, kCudaIpc = 3 };
+enum class DescriptorKind : uint8_t { kLocal = 1, kUcx = 2, kCudaIpc = 3, kNccl = 4 };
 
 const char* descriptor_kind_name(DescriptorKind kind);
 

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/transfer/fault_injection.h"
 #include "common/transfer/local_transport.h"
+#include "common/transfer/nccl_transport.h"
 #include "common/transfer/ucx_transport.h"
 #if DLLM_TRANSFER_HAVE_CUDA_IPC
 #include "common/transfer/cuda_ipc_transport.h"
@@ -38,9 +39,17 @@ absl::StatusOr<std::unique_ptr<Transport>> make_transport(std::string_view name,
 #else
     return absl::UnimplementedError("the cuda_ipc transport is not built (no CUDA in this build)");
 #endif
+  } else if (name == "nccl") {
+#if DLLM_TRANSFER_HAVE_NCCL
+    made = make_nccl_transport(options);
+#else
+    return absl::UnimplementedError(
+        "the nccl transport is not built (this build has no CUDA or no nccl.h); use ucx or "
+        "cuda_ipc");
+#endif
   } else {
     return absl::InvalidArgumentError(absl::StrCat("unknown transport '", std::string(name),
-                                                   "' (expected local, ucx or cuda_ipc)"));
+                                                   "' (expected local, ucx, cuda_ipc or nccl)"));
   }
   if (!made.ok() || options.fault_drop_probability == 0.0) return made;
   return wrap_with_fault_injection(std::move(*made), options.fault_drop_probability,

@@ -1,6 +1,6 @@
 // The K/V transfer engine's one interface: expose a host buffer, hand its descriptor to a peer,
-// and let the peer pull byte ranges of it. Back ends: `local` (same process), `ucx`, `cuda_ipc`.
-// Nothing of UCX or CUDA leaks through this header.
+// and let the peer pull byte ranges of it. Back ends: `local` (same process), `ucx`, `cuda_ipc`,
+// `nccl`. Nothing of UCX, NCCL or CUDA leaks through this header.
 #pragma once
 
 #include <cstddef>
@@ -51,6 +51,20 @@ struct TransportOptions {
   int ucx_max_regions = 1 << 16;
   // How long unexposing waits for replies still being sent before cutting those connections.
   absl::Duration ucx_unexpose_grace = absl::Milliseconds(500);
+
+  // nccl: the exposing side's control server (pullers connect to it to set up their pair's
+  // communicator and to ask for each pull). The host is written into descriptors, so it must be
+  // one that pullers can reach. Port 0 picks a free one.
+  std::string nccl_control_host = "127.0.0.1";
+  int nccl_control_port = 0;
+  // The GPU whose memory this transport exposes and pulls into; -1: the calling thread's current
+  // device when the transport is made.
+  int nccl_device = -1;
+  // A pull moves in messages of at most this size; host memory is staged through a device buffer
+  // of this size on each side. The exposing side's value rules (it is sent with each reply).
+  size_t nccl_piece_bytes = size_t{64} << 20;
+  // How long unexposing waits for sends still reading the region before aborting those pairs.
+  absl::Duration nccl_unexpose_grace = absl::Milliseconds(500);
 };
 
 struct TransportCapabilities {
@@ -89,8 +103,8 @@ class Transport {
                             absl::Duration timeout);
 };
 
-// "local" | "ucx" | "cuda_ipc". InvalidArgument for an unknown name, Unimplemented for a back end
-// this build lacks. A fault_drop_probability > 0 wraps the transport in the fault hook.
+// "local" | "ucx" | "cuda_ipc" | "nccl". InvalidArgument for an unknown name, Unimplemented for a
+// back end this build lacks. A fault_drop_probability > 0 wraps the transport in the fault hook.
 absl::StatusOr<std::unique_ptr<Transport>> make_transport(std::string_view name,
                                                           const TransportOptions& options);
 
