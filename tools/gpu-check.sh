@@ -16,19 +16,8 @@ export DLLM_GOLDEN_DIR="$bundle/golden"
 # models/llada-tiny (fp32), bundled: the prefilling reuse end-to-end test and CLI runs read it.
 [ -d "$bundle/models/llada-tiny" ] && export DLLM_TINY_MODEL="$bundle/models/llada-tiny"
 
-# The CUDA runtime and cuBLASLt are the machine's own (device-bundle.sh leaves them out).
-for lib in libcudart.so.13 libcublasLt.so.13; do
-  if ! ldconfig -p 2>/dev/null | grep -q "$lib"; then
-    found=$(find /usr/local/cuda/lib64 /usr/local/cuda/targets /usr/lib /opt /usr/local/lib \
-      -name "$lib*" -print -quit 2>/dev/null)
-    if [ -n "$found" ]; then
-      dir=$(dirname "$found")
-      export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$dir"
-    else
-      echo "gpu-check: warning: $lib not found on this machine" >&2
-    fi
-  fi
-done
+# shellcheck disable=SC1091
+source "$bundle/gpu-runtime-env.sh"
 
 logs=$(mktemp -d)
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null |

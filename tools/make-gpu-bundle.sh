@@ -9,10 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 shared="${DLLM_SHARED_DIR:-$(cd "$root/.." && pwd)/shared}"
-build="build-cuda"
+build="${DLLM_GPU_BUILD_DIR:-build-cuda}"  # any CUDA build dir
 bundle=.devbundle
 
-cmake -S . -B "$build" -G Ninja -DDLLM_WERROR=ON >/dev/null
+[ -f "$build/build.ninja" ] || cmake -S . -B "$build" -G Ninja -DDLLM_WERROR=ON >/dev/null
 tests=()
 for src in tests/gpu/*_test.cc; do tests+=("$(basename "$src" .cc)"); done
 bench=dllm-bench-cuda-ops
@@ -64,7 +64,7 @@ mkdir -p "$bundle/golden"
 cp -r "$shared/golden/llada-tiny" "$shared/golden/dream-tiny" "$bundle/golden/"
 mkdir -p "$bundle/models"
 cp -r models/llada-tiny "$bundle/models/"
-cp tools/gpu-check.sh "$bundle/"
+cp tools/gpu-check.sh tools/gpu-runtime-env.sh tools/gpu-serve-check.sh "$bundle/"
 
 exclude=$(git rev-parse --git-path info/exclude)
 grep -qx "/$bundle/" "$exclude" 2>/dev/null || echo "/$bundle/" >>"$exclude"
