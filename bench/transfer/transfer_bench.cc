@@ -3,10 +3,14 @@
 //   dllm-bench-transfer [--sizes-mib 1,16,64,256] [--iters 5] [--ucx-tls tcp]
 //                       [--protocol auto|am|rma] [--piece-kib 1024] [--segment-kib 1024]
 //   dllm-bench-transfer --cuda-ipc [--sizes-mib 16,64,256,1024] [--iters 20] [--device 0]
+//   dllm-bench-transfer --transport nccl [--sizes-mib 16,64,256,1024] [--iters 20] [--device 0]
+//                       [--pull-device 1] [--nccl-piece-mib 64]
 //
-// --cuda-ipc (CUDA builds): cuda_ipc pulls between two processes on one GPU against the GPU's
-// device-to-device copy, in the same run (cuda_ipc_bench.cc); the rest of this comment is about
-// the default mode.
+// --cuda-ipc (or --transport cuda_ipc; CUDA builds): cuda_ipc pulls between two processes on one
+// GPU against the GPU's device-to-device copy, in the same run (cuda_ipc_bench.cc).
+// --transport nccl (CUDA builds with nccl.h, two GPUs): nccl pulls from a process on --device
+// into one on --pull-device against cudaMemcpyPeer between them, in the same run
+// (nccl_bench.cc). The rest of this comment is about the default mode (--transport ucx).
 //
 // One run measures, for each size: memcpy in this process; a plain TCP socket copy over loopback
 // from a forked child; and a ucx transport pull of the same bytes, exposed by the same child.
@@ -35,6 +39,9 @@
 #if DLLM_TRANSFER_HAVE_CUDA_IPC
 #include "bench/transfer/cuda_ipc_bench.h"
 #endif
+#if DLLM_TRANSFER_HAVE_NCCL
+#include "bench/transfer/nccl_bench.h"
+#endif
 
 using dllm::transfer::Transport;
 using dllm::transfer::TransportOptions;
@@ -47,8 +54,11 @@ struct Args {
   int iters = 5;
   TransportOptions transport;
   bool cuda_ipc = false;
+  bool nccl = false;
   bool sizes_given = false, iters_given = false;
   int device = 0;
+  int pull_device = 1;      // nccl
+  size_t nccl_piece_mib = 64;
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -57,7 +67,9 @@ struct Args {
                "[--iters 5] [--ucx-tls tcp] [--protocol auto|am|rma] [--piece-kib 1024] "
                "[--segment-kib 1024]\n"
                "       dllm-bench-transfer --cuda-ipc [--sizes-mib 16,64,256,1024] [--iters 20] "
-               "[--device 0]\n",
+               "[--device 0]\n"
+               "       dllm-bench-transfer --transport nccl [--sizes-mib 16,64,256,1024] "
+               "[--iters 20] [--device 0] [--pull-device 1] [--nccl-piece-mib 64]\n",
                why);
   std::exit(2);
 }
@@ -85,6 +97,19 @@ Args parse(int argc, char** argv) {
       a.iters_given = true;
     } else if (flag == "--device") {
       if (!absl::SimpleAtoi(value, &a.device) || a.device < 0) usage("--device must be >= 0");
+    } else if (flag == "--transport") {
+      if (value == "cuda_ipc")
+        a.cuda_ipc = true;
+      else if (value == "nccl")
+        a.nccl = true;
+      else if (value != "ucx")
+        usage("--transport is ucx, cuda_ipc or nccl");
+    } else if (flag == "--pull-device") {
+      if (!absl::SimpleAtoi(value, &a.pull_device) || a.pull_device < 0)
+        usage("--pull-device must be >= 0");
+    } else if (flag == "--nccl-piece-mib") {
+      if (!absl::SimpleAtoi(value, &a.nccl_piece_mib) || a.nccl_piece_mib == 0)
+        usage("--nccl-piece-mib must be > 0");
     } else if (flag == "--ucx-tls") {
       a.transport.ucx_tls = value;
     } else if (flag == "--protocol") {
@@ -209,6 +234,19 @@ int main(int argc, char** argv) {
     return dllm::bench::run_cuda_ipc_bench(o);
 #else
     usage("--cuda-ipc needs a CUDA build (this one has no cuda_ipc transport)");
+#endif
+  }
+  if (args.nccl) {
+#if DLLM_TRANSFER_HAVE_NCCL
+    dllm::bench::NcclBenchOptions o;
+    if (args.sizes_given) o.sizes_mib = args.sizes_mib;
+    if (args.iters_given) o.iters = args.iters;
+    o.expose_device = args.device;
+    o.pull_device = args.pull_device;
+    o.piece_mib = args.nccl_piece_mib;
+    return dllm::bench::run_nccl_bench(o);
+#else
+    usage("--transport nccl needs a CUDA build with nccl.h (this one has no nccl transport)");
 #endif
   }
   const size_t max_bytes = *std::max_element(args.sizes_mib.begin(), args.sizes_mib.end()) << 20;

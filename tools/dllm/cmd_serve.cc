@@ -8,6 +8,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <condition_variable>
 #include <functional>
 #include <optional>
@@ -52,7 +53,9 @@ const std::vector<OptionSpec>& serve_specs() {
        "/v1/chat/completions, /v1/models; default: off)"},
       {"policy", true, "router: the policy of requests that name none (default dense)"},
       {"node-id", true, "prefill/decode: this node's name (default ROLE-PID)"},
-      {"transport", true, "prefill: how decode nodes pull K/V: ucx (default) | local (all: local)"},
+      {"transport", true,
+       "prefill: how decode nodes pull K/V: ucx (default) | cuda_ipc (one host, GPU memory) | "
+       "nccl (one host, prefill and decode on different GPUs) | local (all: local)"},
       {"ucx-tls", true, "UCX transports for K/V (default tcp)"},
       {"fault-drop-probability", true,
        "fault drills: this fraction of K/V pulls fail as if the link dropped (default 0)"},
@@ -284,6 +287,16 @@ int run_serve(int argc, char** argv) {
       args.get("transport", role == "all" ? "local" : "ucx");
   transfer::TransportOptions transport_options;
   transport_options.ucx_tls = args.get("ucx-tls", transport_options.ucx_tls);
+  // nccl: the prefill side's control server listens on the --listen host (a wildcard there is
+  // advertised as loopback), and both sides use the GPU of --device.
+  std::string listen_host = listen.substr(0, colon);
+  if (listen_host.size() > 2 && listen_host.front() == '[' && listen_host.back() == ']')
+    listen_host = listen_host.substr(1, listen_host.size() - 2);  // [::1] → ::1
+  transport_options.nccl_control_host = listen_host;
+  if (const std::string device = args.get("device", "cpu"); device == "cuda")
+    transport_options.nccl_device = 0;
+  else if (device.rfind("cuda:", 0) == 0)
+    transport_options.nccl_device = std::atoi(device.c_str() + 5);
   absl::StatusOr<double> drop = args.get_double("fault-drop-probability", 0.0);
   if (!drop.ok()) return report_error(drop.status());
   if (*drop < 0.0 || *drop > 1.0)
