@@ -74,8 +74,8 @@ EngineRequestSpec make_spec(const std::string& policy, const ModelConfig& c, con
              : policy == "prefilling+focus"                         ? SparsePolicy::kPrefillingFocus
                                                                     : SparsePolicy::kDense;
   GenerationOptions& g = s.generation;
-  g.sampler = c.family == ModelFamily::kDream ? Sampler::kDreamMaskgitPlus
-                                              : Sampler::kLladaLowConfidence;
+  g.sampler =
+      c.family == ModelFamily::kDream ? Sampler::kDreamMaskgitPlus : Sampler::kLladaLowConfidence;
   g.gen_length = a.gen;
   g.block_length = a.block;
   g.steps = a.gen;  // 1 token a step (unused with a threshold)
@@ -95,7 +95,7 @@ EngineRequestSpec make_spec(const std::string& policy, const ModelConfig& c, con
 struct Measured {
   std::string error;  // empty: ran
   double select_s = 0.0, prep_s = 0.0;
-  double first_entry_s = 0.0;  // the first block entry (with a cache)
+  double first_entry_s = 0.0;                 // the first block entry (with a cache)
   std::vector<double> later_entries, cached;  // vanilla: every step is in `cached`
   int blocks_done = 0, num_blocks = 0;
   int64_t steps = 0;
@@ -110,13 +110,13 @@ struct Measured {
   }
   double steps_total() const {
     if (complete) return static_cast<double>(steps);
-    return (cached.empty() && first_entry_s == 0.0) ? 0.0
-                                                    : (1.0 + cached_per_block()) * num_blocks;
+    return (cached.empty() && first_entry_s == 0.0) ? 0.0 : (1.0 + cached_per_block()) * num_blocks;
   }
   double e2e_s() const {
     const double later = later_entries.empty() ? first_entry_s : mean(later_entries);
     if (complete)
-      return prep_s + first_entry_s + std::accumulate(later_entries.begin(), later_entries.end(), 0.0) +
+      return prep_s + first_entry_s +
+             std::accumulate(later_entries.begin(), later_entries.end(), 0.0) +
              std::accumulate(cached.begin(), cached.end(), 0.0);
     return prep_s + first_entry_s + later * (num_blocks - 1) +
            mean(cached) * cached_per_block() * num_blocks;
@@ -154,11 +154,15 @@ Measured run_request(Transformer& model, const EngineRequestSpec& spec, int stop
       break;
     }
     ++m.steps;
-    if (entry && m.steps == 1) m.first_entry_s = dt;
-    else if (entry) m.later_entries.push_back(dt);
-    else m.cached.push_back(dt);
+    if (entry && m.steps == 1)
+      m.first_entry_s = dt;
+    else if (entry)
+      m.later_entries.push_back(dt);
+    else
+      m.cached.push_back(dt);
     entry = cached && blocks_done != blocks_before;
-    if ((stop_blocks > 0 && blocks_done >= stop_blocks) || (stop_steps > 0 && m.steps >= stop_steps))
+    if ((stop_blocks > 0 && blocks_done >= stop_blocks) ||
+        (stop_steps > 0 && m.steps >= stop_steps))
       break;
   }
   m.blocks_done = blocks_done;
@@ -217,15 +221,24 @@ std::string does_not_fit(const ModelConfig& c, const E2eArgs& a, int64_t slots, 
   return buf;
 }
 
+std::string ratio_text(double r) {
+  if (r <= 0) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, r >= 100 ? "%.0f" : "%.2f", r);
+  return buf;
+}
+
 void print_line(const Row& r) {
   const Measured& m = r.one;
-  std::printf("  %-7d %-17s keys %6d select %.3fs (floor %.3fs) prefill %.3fs step %.2fms (floor %.2f, %.2fx) "
-              "steps %.0f e2e %.2fs | thr: steps %.0f e2e %.2fs%s%s\n",
-              r.prompt, r.policy.c_str(), r.keys, m.select_s, r.select_floor_s, m.prefill_s(),
-              median(m.cached) * 1e3, r.step_floor_s * 1e3,
-              r.step_floor_s > 0 ? median(m.cached) / r.step_floor_s : 0.0, m.steps_total(),
-              m.e2e_s(), r.thr.steps_total(), r.thr.error.empty() ? r.thr.e2e_s() : -1.0,
-              r.note.empty() ? "" : " | ", r.note.c_str());
+  std::printf(
+      "  %-7d %-17s keys %6d select %.3fs (floor %.3fs) prefill %.3fs step %.2fms (floor %.2f, "
+      "%.2fx) "
+      "steps %.0f e2e %.2fs | thr: steps %.0f e2e %.2fs%s%s\n",
+      r.prompt, r.policy.c_str(), r.keys, m.select_s, r.select_floor_s, m.prefill_s(),
+      median(m.cached) * 1e3, r.step_floor_s * 1e3,
+      r.step_floor_s > 0 ? median(m.cached) / r.step_floor_s : 0.0, m.steps_total(), m.e2e_s(),
+      r.thr.steps_total(), r.thr.error.empty() ? r.thr.e2e_s() : -1.0, r.note.empty() ? "" : " | ",
+      r.note.c_str());
   if (m.focus.focused_steps > 0)
     std::printf("          focus: %lld focused steps, %.1f active rows/step, PCGI recall %.3f\n",
                 static_cast<long long>(m.focus.focused_steps),
@@ -240,14 +253,15 @@ size_t e2e_pool_slots(const ModelConfig& c, const E2eArgs& a, size_t free_bytes)
   // Chunk selection holds a scoring group of chunks, the best K, suffix caches and the
   // compressed prompt (as in prefilling_reuse_bench).
   const PrefillingOptions p;
-  size_t slots = static_cast<size_t>(2 * p.score_batch + 3 * p.top_k + 2) *
-                     (p.chunk_size + a.prefix + 128) + a.query + a.gen;
+  size_t slots =
+      static_cast<size_t>(2 * p.score_batch + 3 * p.top_k + 2) * (p.chunk_size + a.prefix + 128) +
+      a.query + a.gen;
   std::vector<int> prompts = a.prompts;
   std::sort(prompts.rbegin(), prompts.rend());
   for (int prompt : prompts) {
     const int64_t s = prompt + a.gen + 128, rows = prompt + a.gen;
-    if (static_cast<double>(s) * kv_slot_bytes(c) + static_cast<double>(rows) * activation_row_bytes(c) +
-            kMarginBytes <=
+    if (static_cast<double>(s) * kv_slot_bytes(c) +
+            static_cast<double>(rows) * activation_row_bytes(c) + kMarginBytes <=
         free_bytes) {
       slots = std::max(slots, static_cast<size_t>(s));
       break;
@@ -260,10 +274,11 @@ int run_e2e(Transformer& model, const E2eArgs& a) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines through `tee` as they happen
   const ModelConfig& c = model.config();
   const auto start = Clock::now();
-  std::printf("e2e: %s, prefix %d + context + query %d, gen %d, block %d, 1 token/step and "
-              "threshold %.2f; dual block cache; K/V pool %zu slots (%.1f GB)\n",
-              a.shape.c_str(), a.prefix, a.query, a.gen, a.block, a.threshold, a.pool_slots,
-              static_cast<double>(a.pool_slots) * kv_slot_bytes(c) / 1e9);
+  std::printf(
+      "e2e: %s, prefix %d + context + query %d, gen %d, block %d, 1 token/step and "
+      "threshold %.2f; dual block cache; K/V pool %zu slots (%.1f GB)\n",
+      a.shape.c_str(), a.prefix, a.query, a.gen, a.block, a.threshold, a.pool_slots,
+      static_cast<double>(a.pool_slots) * kv_slot_bytes(c) / 1e9);
   std::map<std::string, std::string> disabled;  // policy -> why (found at warm-up)
 
   // Warm-up at the shortest prompt: kernels loaded, cuBLASLt plans, buffers; a policy this
@@ -288,8 +303,10 @@ int run_e2e(Transformer& model, const E2eArgs& a) {
       r.policy = policy;
       const int L = prompt + a.gen;
       const EngineRequestSpec spec = make_spec(policy, c, a, prompt, 0.0);
-      if (auto it = disabled.find(policy); it != disabled.end()) r.note = it->second;
-      else if (!is_prefilling(policy)) r.note = does_not_fit(c, a, L + 128, L);
+      if (auto it = disabled.find(policy); it != disabled.end())
+        r.note = it->second;
+      else if (!is_prefilling(policy))
+        r.note = does_not_fit(c, a, L + 128, L);
       if (r.note.empty() && a.deadline_s > 0 && seconds_since(start) > a.deadline_s)
         r.note = "skipped: past the run's time budget";
       if (!r.note.empty()) {
@@ -320,11 +337,10 @@ int run_e2e(Transformer& model, const E2eArgs& a) {
       if (!r.one.error.empty()) r.note = "failed: " + r.one.error.substr(0, 90);
       r.keys = r.one.decoded_prompt + a.gen;
       r.select_floor_s = select_floor_s(c, a, r.one);
-      r.step_floor_s = policy == "vanilla"
-                           ? (a.gemm_tflops > 0 ? forward_flops(c, L, L, a.block) /
-                                                      (a.gemm_tflops * 1e12)
-                                                : 0.0)
-                           : step_floor_s(c, a, spec, policy, r.one.decoded_prompt);
+      r.step_floor_s =
+          policy == "vanilla"
+              ? (a.gemm_tflops > 0 ? forward_flops(c, L, L, a.block) / (a.gemm_tflops * 1e12) : 0.0)
+              : step_floor_s(c, a, spec, policy, r.one.decoded_prompt);
       rows.push_back(std::move(r));
       print_line(rows.back());
     }
@@ -345,9 +361,8 @@ int run_e2e(Transformer& model, const E2eArgs& a) {
   // The table: speed-ups are vanilla / policy and dense block cache / policy, end to end.
   std::printf("\n%-9s %-7s %-17s %6s %8s %8s %8s %8s %8s %6s %6s %8s %6s %8s %8s %8s %8s  %s\n",
               "model", "prompt", "policy", "keys", "select_s", "sel_flr", "prefill", "step_ms",
-              "floor_ms",
-              "xfloor", "steps", "e2e_s", "st@.9", "e2e@.9", "vs_van", "vs_dense", "vsD@.9",
-              "note");
+              "floor_ms", "xfloor", "steps", "e2e_s", "st@.9", "e2e@.9", "vs_van", "vs_dense",
+              "vsD@.9", "note");
   for (int prompt : a.prompts) {
     const Row *van = nullptr, *den = nullptr;
     for (const Row& r : rows)
@@ -373,13 +388,14 @@ int run_e2e(Transformer& model, const E2eArgs& a) {
         return b.error.empty() && b.steps_total() > 0 ? b.e2e_s() / mine : 0.0;
       };
       std::printf(
-          "%-9s %-7d %-17s %6d %8.3f %8.3f %8.3f %8.2f %8.2f %6.2f %6.0f %8.2f %6.0f %8.2f %8.1f "
-          "%8.2f %8.2f  %s\n",
+          "%-9s %-7d %-17s %6d %8.3f %8.3f %8.3f %8.2f %8.2f %6.2f %6.0f %8.2f %6.0f %8.2f %8s "
+          "%8s %8s  %s\n",
           a.shape.c_str(), prompt, r.policy.c_str(), r.keys, m.select_s, r.select_floor_s,
           vanilla ? 0.0 : m.prefill_s(), step * 1e3, r.step_floor_s * 1e3,
           r.step_floor_s > 0 ? step / r.step_floor_s : 0.0, m.steps_total(), e2e,
-          thr_ok ? r.thr.steps_total() : 0.0, e2e_thr, ratio(van, e2e, false),
-          ratio(den, e2e, false), ratio(den, e2e_thr, true), r.note.c_str());
+          thr_ok ? r.thr.steps_total() : 0.0, e2e_thr, ratio_text(ratio(van, e2e, false)).c_str(),
+          ratio_text(ratio(den, e2e, false)).c_str(), ratio_text(ratio(den, e2e_thr, true)).c_str(),
+          r.note.c_str());
     }
   }
   std::printf("total bench time %.0f s\n", seconds_since(start));

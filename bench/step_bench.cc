@@ -178,7 +178,8 @@ int run_step(const Args& a) {
     e2e.block = a.block, e2e.gen = a.gen;
     e2e.device_bytes_free = be->free_memory_bytes();
     e2e.pool_slots = bench::e2e_pool_slots(c, e2e, e2e.device_bytes_free);
-    opt.kv_pool.max_bytes = (e2e.pool_slots + 64) * 2 * c.num_layers * c.num_kv_heads * c.head_dim * 2;
+    opt.kv_pool.max_bytes =
+        (e2e.pool_slots + 64) * 2 * c.num_layers * c.num_kv_heads * c.head_dim * 2;
   }
   auto model = Transformer::create(c, w.views, be.get(), opt);
   if (!model.ok()) return std::fprintf(stderr, "%s\n", model.status().ToString().c_str()), 1;

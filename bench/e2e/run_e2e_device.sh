@@ -4,7 +4,9 @@
 # .carry-e2e. Full logs go to $OUT; the two tables come last.
 #
 #   bash bench/e2e/run_e2e_device.sh [SHAPES (llada-8b,dream-7b)] [DEADLINE_S per shape (300)]
-# Env: E2E_POLICIES, E2E_PROMPTS (8192,16384,32768,65536,131072).
+# Env: E2E_POLICIES, E2E_PROMPTS (8192,16384,32768,65536,131072), E2E_FULL_MAX (8192: longer
+# prompts run the first block of dense and vanilla requests and extrapolate), E2E_VARIANT8=1
+# (also LLaDA-8B prefilling at 32K with --variant-batch 8, the scoring batches before d3cec09).
 set -uo pipefail
 out=${OUT:-$(mktemp -d)}
 shapes=${1:-llada-8b,dream-7b}
@@ -29,12 +31,12 @@ rc=0
 for shape in ${shapes//,/ }; do
   echo "=== dllm-bench step --mode e2e --synthetic-weights $shape --prompts $prompts"
   "$bundle/bin/dllm-bench" step --mode e2e --device cuda --synthetic-weights "$shape" \
-    --prompts "$prompts" --gen 256 --block 32 --threshold 0.9 --full-max 16384 --sample-blocks 1 \
+    --prompts "$prompts" --gen 256 --block 32 --threshold 0.9 --full-max "${E2E_FULL_MAX:-8192}" --sample-blocks 1 \
     --vanilla-steps 1 --policies "$policies" --deadline "$deadline" 2>&1 | tee "$out/e2e-$shape.log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
 done
 # Selection before the leave-one-out variants were batched apart from the chunks (8 a forward).
-if [[ $shapes == *llada-8b* ]]; then
+if [[ $shapes == *llada-8b* && ${E2E_VARIANT8:-0} == 1 ]]; then
   echo "=== LLaDA-8B prefilling at 32K with --variant-batch 8 (the old scoring batches)"
   "$bundle/bin/dllm-bench" step --mode e2e --device cuda --synthetic-weights llada-8b \
     --prompts 32768 --threshold 0 --policies prefilling --variant-batch 8 2>&1 |
