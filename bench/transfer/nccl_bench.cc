@@ -189,10 +189,11 @@ int run_nccl_bench(const NcclBenchOptions& o) {
     std::fprintf(stderr, "first pull: %s\n", first.ToString().c_str());
     return finish(1);
   }
-  std::printf("nccl: GPU %d (%s) exposes, GPU %d (%s) pulls; peer access %s; first pull (sets up "
-              "the communicator) %.1f ms; pieces %zu MiB; median of %d; GB/s = bytes moved\n",
-              o.expose_device, props[0].name, o.pull_device, props[1].name,
-              can_access ? "on" : "off", setup * 1e3, o.piece_mib, o.iters);
+  std::printf(
+      "nccl: GPU %d (%s) exposes, GPU %d (%s) pulls; peer access %s; first pull (sets up "
+      "the communicator) %.1f ms; pieces %zu MiB; median of %d; GB/s = bytes moved\n",
+      o.expose_device, props[0].name, o.pull_device, props[1].name, can_access ? "on" : "off",
+      setup * 1e3, o.piece_mib, o.iters);
   std::printf("%10s %12s %12s %12s %12s %11s\n", "size", "peer GB/s", "pull GB/s", "8 async GB/s",
               "host GB/s", "pull/peer");
   for (int k = 0; k < 5; ++k) {  // clocks up, channels connected
@@ -246,7 +247,9 @@ int run_nccl_bench(const NcclBenchOptions& o) {
     ok = ok && check(cudaMemcpy(got.data(), dst, bytes, cudaMemcpyDeviceToHost), "read back") &&
          std::memcmp(got.data(), expected.data() + last, bytes) == 0;
     all_ok &= ok;
-    auto gbs = [&](const std::vector<double>& v) { return v.empty() ? 0.0 : bytes / median(v) / 1e9; };
+    auto gbs = [&](const std::vector<double>& v) {
+      return v.empty() ? 0.0 : bytes / median(v) / 1e9;
+    };
     std::printf("%6zu MiB %12.1f %12.1f %12.1f %12.1f %10.0f%%%s\n", mib, gbs(t_peer), gbs(t_pull),
                 gbs(t_pieces), gbs(t_host), 100.0 * median(t_peer) / median(t_pull),
                 ok ? "" : "  (FAILED OR BYTES DIFFER)");

@@ -9,10 +9,10 @@ namespace dllm::bench {
 
 struct NcclBenchOptions {
   std::vector<size_t> sizes_mib = {16, 64, 256, 1024};
-  int iters = 20;           // per size and method; the median is reported
-  int expose_device = 0;    // the child exposes its arena here (the prefill GPU)
-  int pull_device = 1;      // this process pulls into memory here (the decode GPU)
-  size_t piece_mib = 64;    // TransportOptions::nccl_piece_bytes
+  int iters = 20;         // per size and method; the median is reported
+  int expose_device = 0;  // the child exposes its arena here (the prefill GPU)
+  int pull_device = 1;    // this process pulls into memory here (the decode GPU)
+  size_t piece_mib = 64;  // TransportOptions::nccl_piece_bytes
 };
 
 // Prints the set-up time and one table row per size; returns the process exit status (1 when a

@@ -49,8 +49,8 @@ class HostPairChannel final : public PairChannel {
   }
 
   absl::Status start_send(const void* src, size_t bytes) override {
-    return start({.send = true, .data = static_cast<uint8_t*>(const_cast<void*>(src)),
-                  .bytes = bytes});
+    return start(
+        {.send = true, .data = static_cast<uint8_t*>(const_cast<void*>(src)), .bytes = bytes});
   }
   absl::Status start_recv(void* dst, size_t bytes) override {
     return start({.send = false, .data = static_cast<uint8_t*>(dst), .bytes = bytes});
@@ -113,7 +113,8 @@ class HostPairChannel final : public PairChannel {
       if (fd.status().code() == absl::StatusCode::kDeadlineExceeded) continue;
       if (!fd.ok()) return fail(fd.status());
       uint64_t cookie = 0;
-      if (!recv_all(fd->get(), &cookie, sizeof(cookie), SteadyClock::now() + std::chrono::seconds(5))
+      if (!recv_all(fd->get(), &cookie, sizeof(cookie),
+                    SteadyClock::now() + std::chrono::seconds(5))
                .ok() ||
           cookie != cookie_)
         continue;  // a stray connection: keep waiting for ours
@@ -150,10 +151,10 @@ class HostPairChannel final : public PairChannel {
       }
       for (size_t done = 0; done < m.bytes;) {
         const size_t n = std::min(options_.io_chunk_bytes, m.bytes - done);
-        const absl::Status s = m.send ? send_all(fd_, m.data + done, n)
-                                      : recv_all(fd_, m.data + done, n);
-        if (!s.ok()) return fail(absl::UnavailableError(
-                         absl::StrCat("host pair channel: ", s.message())));
+        const absl::Status s =
+            m.send ? send_all(fd_, m.data + done, n) : recv_all(fd_, m.data + done, n);
+        if (!s.ok())
+          return fail(absl::UnavailableError(absl::StrCat("host pair channel: ", s.message())));
         done += n;
         if (options_.pause_per_chunk > absl::ZeroDuration()) {
           std::unique_lock<std::mutex> lock(mu_);

@@ -137,10 +137,9 @@ class NcclPairChannel final : public PairChannel {
  private:
   absl::Status nccl_error(ncclResult_t r, const char* what) const {
     const char* detail = comm_ != nullptr ? lib_->get_last_error(comm_) : nullptr;
-    return absl::UnavailableError(absl::StrCat("nccl: ", what, ": ", lib_->get_error_string(r),
-                                               detail != nullptr && *detail ? " (" : "",
-                                               detail != nullptr ? detail : "",
-                                               detail != nullptr && *detail ? ")" : ""));
+    return absl::UnavailableError(absl::StrCat(
+        "nccl: ", what, ": ", lib_->get_error_string(r), detail != nullptr && *detail ? " (" : "",
+        detail != nullptr ? detail : "", detail != nullptr && *detail ? ")" : ""));
   }
 
   absl::Status fail(absl::Status why) {
@@ -154,10 +153,10 @@ class NcclPairChannel final : public PairChannel {
     int other = -1;
     const Residence where = residence(data, device_, &other);
     if (where == Residence::kOtherDevice)
-      return fail(absl::InvalidArgumentError(absl::StrCat(
-          "nccl: the buffer is on GPU ", other, "; this transport uses GPU ", device_)));
-    pending_.push_back({.send = send, .data = data, .bytes = bytes,
-                        .staged = where == Residence::kStaged});
+      return fail(absl::InvalidArgumentError(absl::StrCat("nccl: the buffer is on GPU ", other,
+                                                          "; this transport uses GPU ", device_)));
+    pending_.push_back(
+        {.send = send, .data = data, .bytes = bytes, .staged = where == Residence::kStaged});
     DeviceScope scope(device_);
     if (absl::Status s = drive(); !s.ok()) return fail(s);
     return absl::OkStatus();
@@ -212,14 +211,14 @@ class NcclPairChannel final : public PairChannel {
         buffer = staging_;
         if (m.send) {
           // The stream is idle (nothing in flight): this copy does not wait on a peer.
-          if (cudaError_t e = cudaMemcpyAsync(staging_, m.data, m.bytes, cudaMemcpyDefault, stream_);
+          if (cudaError_t e =
+                  cudaMemcpyAsync(staging_, m.data, m.bytes, cudaMemcpyDefault, stream_);
               e != cudaSuccess)
             return cuda_error(e, "copying into the staging buffer");
         }
       }
-      const ncclResult_t r =
-          m.send ? lib_->send(buffer, m.bytes, ncclUint8, peer_, comm_, stream_)
-                 : lib_->recv(buffer, m.bytes, ncclUint8, peer_, comm_, stream_);
+      const ncclResult_t r = m.send ? lib_->send(buffer, m.bytes, ncclUint8, peer_, comm_, stream_)
+                                    : lib_->recv(buffer, m.bytes, ncclUint8, peer_, comm_, stream_);
       if (r != ncclSuccess && r != ncclInProgress)
         return nccl_error(r, m.send ? "ncclSend" : "ncclRecv");
       pending_.pop_front();
@@ -287,8 +286,8 @@ class NcclPairChannelFactory final : public PairChannelFactory {
     DeviceScope scope(device_);
     int other = -1;
     if (residence(p, device_, &other) == Residence::kOtherDevice)
-      return absl::InvalidArgumentError(absl::StrCat(
-          "nccl: the buffer is on GPU ", other, "; this transport uses GPU ", device_));
+      return absl::InvalidArgumentError(absl::StrCat("nccl: the buffer is on GPU ", other,
+                                                     "; this transport uses GPU ", device_));
     return absl::OkStatus();
   }
 

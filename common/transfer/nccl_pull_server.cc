@@ -50,7 +50,8 @@ absl::StatusOr<std::shared_ptr<NcclPullServer>> NcclPullServer::start(
   s->instance_ = random_nonzero();
   // A wildcard is where we listen, not an address a puller can dial: on one multi-GPU host
   // (what the nccl back end is for) loopback is.
-  s->advertised_host_ = wildcard(options.nccl_control_host) ? "127.0.0.1" : options.nccl_control_host;
+  s->advertised_host_ =
+      wildcard(options.nccl_control_host) ? "127.0.0.1" : options.nccl_control_host;
   absl::StatusOr<UniqueFd> listener =
       listen_tcp(options.nccl_control_host, options.nccl_control_port, &s->port_);
   if (!listener.ok())
@@ -151,8 +152,7 @@ void NcclPullServer::accept_loop() {
 
 void NcclPullServer::serve(Connection& c) {
   nccl_wire::Hello hello;
-  if (!recv_all(c.fd.get(), &hello, sizeof(hello), SteadyClock::now() + kHelloTimeout).ok())
-    return;
+  if (!recv_all(c.fd.get(), &hello, sizeof(hello), SteadyClock::now() + kHelloTimeout).ok()) return;
   if (hello.magic != nccl_wire::kMagic || hello.version != nccl_wire::kVersion) return;
   nccl_wire::HelloReply reply;
   if (hello.instance != instance_) {
@@ -171,9 +171,8 @@ void NcclPullServer::serve(Connection& c) {
   if (!send_all(c.fd.get(), &reply, sizeof(reply)).ok() ||
       !send_all(c.fd.get(), bootstrap.data(), bootstrap.size()).ok())
     return;  // the channel's destructor aborts it
-  const auto setup_deadline =
-      SteadyClock::now() +
-      std::chrono::milliseconds(std::clamp<uint64_t>(hello.setup_timeout_ms, 1, kMaxSetupMs));
+  const auto setup_deadline = SteadyClock::now() + std::chrono::milliseconds(std::clamp<uint64_t>(
+                                                       hello.setup_timeout_ms, 1, kMaxSetupMs));
   PairChannel& ch = **channel;
   const PairWaitResult ready =
       wait_on_pair([&] { return ch.ready(); }, c.fd.get(), setup_deadline, c.cut);
@@ -201,9 +200,9 @@ void NcclPullServer::serve_pulls(Connection& c, PairChannel& channel) {
       started = channel.start_send(base + r.offset + done, n).ok();
       done += n;
     }
-    const auto deadline =
-        SteadyClock::now() + std::chrono::milliseconds(std::min<uint64_t>(r.timeout_ms, kMaxSetupMs)) +
-        kHoldMargin;
+    const auto deadline = SteadyClock::now() +
+                          std::chrono::milliseconds(std::min<uint64_t>(r.timeout_ms, kMaxSetupMs)) +
+                          kHoldMargin;
     const PairWaitResult sent =
         started ? wait_on_pair([&] { return channel.poll(); }, c.fd.get(), deadline, c.cut)
                 : PairWaitResult{PairWait::kChannelFailed, {}};

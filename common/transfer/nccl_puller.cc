@@ -105,8 +105,8 @@ absl::Status NcclPeerLink::set_up_pair(SteadyClock::time_point deadline) {
   absl::Status s = send_all(fd_.get(), &hello, sizeof(hello));
   if (s.ok()) s = recv_all(fd_.get(), &reply, sizeof(reply), deadline);
   if (!s.ok())
-    return absl::Status(s.code(), absl::StrCat("nccl: setting up the pair with ", where(), ": ",
-                                               s.message()));
+    return absl::Status(
+        s.code(), absl::StrCat("nccl: setting up the pair with ", where(), ": ", s.message()));
   if (reply.magic != nccl_wire::kMagic || reply.bootstrap_bytes > nccl_wire::kMaxBootstrapBytes)
     return absl::UnavailableError(
         absl::StrCat("nccl: ", where(), " does not speak the nccl transfer protocol"));
@@ -118,13 +118,15 @@ absl::Status NcclPeerLink::set_up_pair(SteadyClock::time_point deadline) {
         absl::StrCat("nccl: the exposing side at ", where(), " could not set up the pair"));
   std::string bootstrap(reply.bootstrap_bytes, '\0');
   if (s = recv_all(fd_.get(), bootstrap.data(), bootstrap.size(), deadline); !s.ok())
-    return absl::Status(s.code(), absl::StrCat("nccl: setting up the pair with ", where(), ": ",
-                                               s.message()));
+    return absl::Status(
+        s.code(), absl::StrCat("nccl: setting up the pair with ", where(), ": ", s.message()));
   absl::StatusOr<std::unique_ptr<PairChannel>> channel = channels_->join(bootstrap);
   if (!channel.ok()) return channel.status();
   channel_ = *std::move(channel);
   const PairWaitResult ready =
       wait_on_pair([&] { return channel_->ready(); }, fd_.get(), deadline, cut_);
+  if (ready.outcome != PairWait::kDone && cut_.load())
+    return absl::CancelledError("nccl transport shut down");
   switch (ready.outcome) {
     case PairWait::kDone:
       return absl::OkStatus();
@@ -152,7 +154,7 @@ absl::Status NcclPeerLink::pull(NcclPullOrder& order) {
   if (channel_ == nullptr) {
     if (absl::Status s = set_up_pair(order.deadline); !s.ok()) {
       drop_pair();
-      return s;
+      return cut_.load() ? absl::CancelledError("nccl transport shut down") : s;
     }
   }
   nccl_wire::PullRequest request;
@@ -192,7 +194,8 @@ absl::Status NcclPeerLink::pull(NcclPullOrder& order) {
     const uint64_t n = std::min(reply.piece_bytes, order.bytes - done);
     if (s = channel_->start_recv(order.dst + done, n); !s.ok()) {
       drop_pair();
-      return absl::UnavailableError(absl::StrCat("nccl: receiving from ", where(), ": ", s.message()));
+      return absl::UnavailableError(
+          absl::StrCat("nccl: receiving from ", where(), ": ", s.message()));
     }
     done += n;
   }
@@ -200,6 +203,8 @@ absl::Status NcclPeerLink::pull(NcclPullOrder& order) {
       wait_on_pair([&] { return channel_->poll(); }, fd_.get(), order.deadline, cut_);
   if (received.outcome == PairWait::kDone) return absl::OkStatus();
   drop_pair();  // abort: dst is not written after this
+  // Shutting down cuts the connection, which the channel may notice first.
+  if (cut_.load()) return absl::CancelledError("nccl transport shut down");
   switch (received.outcome) {
     case PairWait::kDeadline:
       return absl::DeadlineExceededError(

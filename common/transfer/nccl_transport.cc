@@ -23,7 +23,10 @@ class NcclRegistration final : public Registration {
  public:
   NcclRegistration(std::shared_ptr<NcclPullServer> server, uint64_t region, size_t size,
                    std::string descriptor)
-      : server_(std::move(server)), region_(region), size_(size), descriptor_(std::move(descriptor)) {}
+      : server_(std::move(server)),
+        region_(region),
+        size_(size),
+        descriptor_(std::move(descriptor)) {}
   ~NcclRegistration() override { server_->unexpose(region_); }
   const std::string& descriptor() const override { return descriptor_; }
   size_t size() const override { return size_; }

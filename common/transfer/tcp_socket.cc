@@ -51,8 +51,7 @@ absl::StatusOr<addrinfo*> resolve(const std::string& host, int port, bool passiv
   const std::string service = std::to_string(port);
   const int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &out);
   if (rc != 0)
-    return absl::UnavailableError(
-        absl::StrCat("cannot resolve '", host, "': ", gai_strerror(rc)));
+    return absl::UnavailableError(absl::StrCat("cannot resolve '", host, "': ", gai_strerror(rc)));
   return out;
 }
 

@@ -99,7 +99,13 @@ class ExposerProcess {
     }
   }
   const std::string& descriptor() const { return descriptor_; }
-  void signal(int sig) { kill(pid_, sig); }
+  // Returns once the child is stopped (a signal is delivered asynchronously).
+  void stop() {
+    kill(pid_, SIGSTOP);
+    int status = 0;
+    waitpid(pid_, &status, WUNTRACED);
+  }
+  void resume() { kill(pid_, SIGCONT); }
   void kill_and_reap() {
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
@@ -130,7 +136,7 @@ TEST(NcclAcrossProcesses, PullsExactBytesThenFailsCleanlyWhenTheExposerIsKilled)
     const Clock::time_point t0 = Clock::now();
     s = puller.transport->pull(child.descriptor(), 0, dst.data(), dst.size(), timeout);
     EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
-    EXPECT_LT(seconds_since(t0), 1.0);
+    EXPECT_LT(seconds_since(t0), 2.0);
   }
 }
 
@@ -143,9 +149,8 @@ TEST(NcclAcrossProcesses, ExposerKilledMidTransferFailsEveryPullCleanly) {
   std::vector<std::future<absl::Status>> pulls;
   const Clock::time_point t0 = Clock::now();
   for (auto& dst : dsts)
-    pulls.push_back(
-        puller.transport->pull_async(child.descriptor(), 0, dst.data(), dst.size(),
-                                     absl::Seconds(20)));
+    pulls.push_back(puller.transport->pull_async(child.descriptor(), 0, dst.data(), dst.size(),
+                                                 absl::Seconds(20)));
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   child.kill_and_reap();
   for (size_t k = 0; k < pulls.size(); ++k) {
@@ -162,16 +167,17 @@ TEST(NcclAcrossProcesses, StoppedExposerTimesOutThenRecoversWhenResumed) {
   const std::vector<uint8_t> expected = random_bytes(kBytes, kSeed);
   std::vector<uint8_t> dst(kBytes);
   ASSERT_TRUE(
-      puller.transport->pull(child.descriptor(), 0, dst.data(), dst.size(), absl::Seconds(60)).ok());
+      puller.transport->pull(child.descriptor(), 0, dst.data(), dst.size(), absl::Seconds(60))
+          .ok());
 
-  child.signal(SIGSTOP);  // alive (the kernel keeps its sockets) but never answers
+  child.stop();  // alive (the kernel keeps its sockets) but never answers
   const Clock::time_point t0 = Clock::now();
   absl::Status s = puller.transport->pull(child.descriptor(), 0, dst.data(), dst.size(),
                                           absl::Milliseconds(300));
   EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
-  EXPECT_LT(seconds_since(t0), 1.0);
+  EXPECT_LT(seconds_since(t0), 2.0);
 
-  child.signal(SIGCONT);
+  child.resume();
   std::fill(dst.begin(), dst.end(), 0);
   s = puller.transport->pull(child.descriptor(), 0, dst.data(), dst.size(), absl::Seconds(60));
   ASSERT_TRUE(s.ok()) << s;
