@@ -60,10 +60,10 @@ def answer_text(tokenizer, ids, stop_ids):
     return tokenizer.decode(out, skip_special=True).strip()
 
 
-def make_eval_set(tokenizer, ctx, samples):
+def make_eval_set(tokenizer, ctx, samples, tasks=TASKS):
     """Held-out samples per task (eval seeds), depths spread evenly over [0, 1]."""
     out = {}
-    for task in TASKS:
+    for task in tasks:
         rows = []
         for i in range(samples):
             depth = round(i / max(1, samples - 1), 4)

@@ -68,6 +68,21 @@ def apply_rope(x, cos, sin):
     return out.type_as(x)
 
 
+def attention(q, k, v, key_mask, causal):
+    """softmax(q k^T / sqrt(D) + mask) v; SDPA where torch has it (2.x), else the same in plain
+    ops (torch 1.13, CPU debugging)."""
+    if hasattr(F, "scaled_dot_product_attention"):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, is_causal=causal)
+    scores = (q.float() @ k.float().transpose(-1, -2)) / math.sqrt(q.shape[-1])
+    if key_mask is not None:
+        scores = scores.masked_fill(~key_mask, float("-inf"))
+    if causal:
+        n = q.shape[-2]
+        upper = torch.ones(n, n, dtype=torch.bool, device=q.device).triu(1)
+        scores = scores.masked_fill(upper, float("-inf"))
+    return (scores.softmax(-1) @ v.float()).to(q.dtype)
+
+
 class Block(nn.Module):
     def __init__(self, a: ModelArgs):
         super().__init__()
@@ -93,7 +108,7 @@ class Block(nn.Module):
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         # key_mask [B, 1, 1, L] bool (True = attend) only for padded batches. LLaDA attention is
         # bidirectional; `causal` only serves training batches for causal chunk scoring.
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, is_causal=causal)
+        y = attention(q, k, v, key_mask, causal)
         x = x + self.attn_out(y.transpose(1, 2).reshape(b, n, d))
         h = self.ff_norm(x)
         return x + self.ff_out(F.silu(self.ff_proj(h)) * self.up_proj(h))
@@ -172,8 +187,6 @@ def llada_config(a: ModelArgs):
 def export_checkpoint(model: LladaModel, out_dir, tokenizer_dir, extra_files=None):
     """Writes out_dir/{config.json, model.safetensors (bf16), tokenizer.json,
     tokenizer_config.json}; each file is written to a temporary name and renamed."""
-    from safetensors.torch import save_file
-
     os.makedirs(out_dir, exist_ok=True)
 
     def write_text(name, text):
@@ -185,7 +198,7 @@ def export_checkpoint(model: LladaModel, out_dir, tokenizer_dir, extra_files=Non
     tensors = {"model." + k: v.detach().to(torch.bfloat16).cpu().contiguous()
                for k, v in model.state_dict().items()}
     tmp = os.path.join(out_dir, "model.safetensors.tmp")
-    save_file(tensors, tmp, metadata={"format": "pt"})
+    save_safetensors(tensors, tmp)
     os.replace(tmp, os.path.join(out_dir, "model.safetensors"))
     write_text("config.json", json.dumps(llada_config(model.args), indent=2) + "\n")
     for name in ("tokenizer.json", "tokenizer_config.json"):
@@ -193,3 +206,64 @@ def export_checkpoint(model: LladaModel, out_dir, tokenizer_dir, extra_files=Non
             write_text(name, f.read())
     for name, text in (extra_files or {}).items():
         write_text(name, text)
+
+
+# safetensors I/O: the package where it is installed, else a minimal reader/writer of the same
+# format (8-byte little-endian header length, JSON header, raw little-endian data), so the
+# trainer also runs on Debian's torch 1.13 without the package (CPU debugging).
+_ST_DTYPES = {torch.bfloat16: "BF16", torch.float16: "F16", torch.float32: "F32",
+              torch.int32: "I32", torch.int64: "I64"}
+
+
+def save_safetensors(tensors, path):
+    try:
+        from safetensors.torch import save_file
+    except ImportError:
+        save_file = None
+    if save_file is not None:
+        save_file(tensors, path, metadata={"format": "pt"})
+        return
+    header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
+    for name in sorted(tensors):
+        t = tensors[name].contiguous().cpu()
+        raw = t.view(torch.int16).numpy().tobytes() if t.dtype in (torch.bfloat16, torch.float16) \
+            else t.numpy().tobytes()
+        header[name] = {"dtype": _ST_DTYPES[t.dtype], "shape": list(t.shape),
+                        "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    head = json.dumps(header, separators=(",", ":")).encode()
+    head += b" " * (-len(head) % 8)
+    with open(path, "wb") as f:
+        f.write(len(head).to_bytes(8, "little"))
+        f.write(head)
+        for raw in blobs:
+            f.write(raw)
+
+
+def load_safetensors(path):
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        load_file = None
+    if load_file is not None:
+        return load_file(path)
+    import numpy as np
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        a, b = info["data_offsets"]
+        dtype = {v: k for k, v in _ST_DTYPES.items()}[info["dtype"]]
+        if dtype in (torch.bfloat16, torch.float16):
+            t = torch.from_numpy(np.frombuffer(data[a:b], dtype=np.int16).copy()).view(dtype)
+        else:
+            np_dtype = {torch.float32: np.float32, torch.int32: np.int32,
+                        torch.int64: np.int64}[dtype]
+            t = torch.from_numpy(np.frombuffer(data[a:b], dtype=np_dtype).copy())
+        out[name] = t.reshape(info["shape"])
+    return out

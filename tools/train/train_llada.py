@@ -12,9 +12,14 @@ Batches (one kind per batch, drawn per batch):
            batch, p = (1 - eps) t + eps; each response token becomes <|mdm_mask|> with
            probability p; loss = mean cross-entropy over the masked tokens (LLaDA's 1/t weight
            is --t-weight: with t down to 1e-3 it let single tokens dominate the gradient).
-  copy     BOS + noise + R + noise + R of random tokens, the second R maskable: a dense copying
-           signal (induction) that the answer-only loss lacks; the first --copy-warmup of the
-           run is copy batches only (--copy-frac later).
+  copy     BOS + noise + R + noise + R of random tokens (a quarter of them single printable
+           bytes: digits, hex, letters, what task answers are made of), the second R maskable:
+           a dense copying signal (induction) that the answer-only loss lacks (--copy-frac).
+  retrieval associative recall in the tasks' shape: noise with 1-6 "key value" pairs, one key
+           at the end, its value (digits / hex / capitals / tokens) + EOS as the answer
+           (--retrieval-frac). The first --copy-warmup of the run is copy + retrieval only.
+  --suffix-frac of the sft/copy/retrieval rows mask the answer from a random cut to the end
+           instead (the tokens before it given, as left-to-right decoding sees them).
   pretrain a prompt's first half written twice, every token maskable (--pretrain-frac).
   causal   the same under a causal attention mask (--causal-frac): Prefilling-dLLM scores
            chunks with a causal forward of this bidirectional model.
@@ -95,7 +100,7 @@ def make_batch(spec):
     tok = _TOKENIZER
     eos = tok.token_id("<|endoftext|>")
     bos = tok.token_id("<|startoftext|>")
-    tasks, weights = zip(*TASK_WEIGHTS.items())
+    tasks, weights = zip(*spec.get("task_weights", TASK_WEIGHTS).items())
     seqs, prompt_lens = [], []
     for seed in range(spec["seed"], spec["seed"] + spec["rows"]):
         rng = random.Random(f"train|{seed}")
@@ -115,23 +120,75 @@ def make_batch(spec):
             n = rng.randint(8, max(8, total // 3))
             gap = max(0, total - 1 - 2 * n)
             n1 = rng.randint(0, gap)
-            noise = [rng.randrange(256, eos) for _ in range(gap)]
-            r = [rng.randrange(256, eos) for _ in range(n)]
+            noise = [_random_token(rng, eos) for _ in range(gap)]
+            r = [_random_token(rng, eos) for _ in range(n)]
             row = [bos] + noise[:n1] + r + noise[n1:] + r
             seqs.append(row)
             prompt_lens.append(len(row) - n)
+        elif spec["mode"] == "retrieval":
+            row, start = _retrieval_row(rng, spec["ctx"], bos, eos)
+            seqs.append(row)
+            prompt_lens.append(start)
         else:
             half = ids[:(len(ids) + gen_tasks.ANSWER_BUDGET) // 2]
             seqs.append(half + half)
             prompt_lens.append(0)
     width = max(len(s) for s in seqs)
-    if spec["mode"] == "sft":
+    if spec["mode"] in ("sft", "retrieval"):
         width = max(prompt_lens) + gen_tasks.ANSWER_BUDGET
     flat = array("i")
     for s in seqs:
         flat.extend(s)
         flat.extend([eos] * (width - len(s)))
     return flat.tobytes(), prompt_lens, width, spec["mode"]
+
+
+def _random_token(rng, eos):
+    """A random token id: 1/4 single bytes among printable ASCII (digits, letters), the rest
+    merges (ids 256 .. eos-1)."""
+    if rng.random() < 0.25:
+        return rng.randrange(33, 127)
+    return rng.randrange(256, eos)
+
+
+_DIGITS = [ord(c) for c in "0123456789"]
+_HEX = [ord(c) for c in "0123456789abcdef"]
+_UPPER = [ord(c) for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"]
+
+
+def _retrieval_row(rng, ctx, bos, eos):
+    """Associative recall in the tasks' shape: noise with 1-6 "key value" pairs at random
+    places, then a query = one pair's key; the answer = its value, then EOS up to the answer
+    budget. Keys are 1-4 random tokens (distinct per row); values are 1-12 tokens of one
+    alphabet per row (digits, hex, capitals, any token), so the model must match the key's
+    content and copy a string of repeated small-alphabet tokens at the right offsets, as
+    passkey / kv / vt answers need. Returns (row, start of the maskable answer)."""
+    alphabet = rng.choice((_DIGITS, _DIGITS, _HEX, _UPPER, None))
+    pick = (lambda: rng.choice(alphabet)) if alphabet else (lambda: rng.randrange(256, eos))
+    pairs = rng.randint(1, 6)
+    key_len = rng.randint(1, 4)
+    keys = []
+    while len(keys) < pairs:
+        k = [rng.randrange(256, eos) for _ in range(key_len)]
+        if k not in keys:
+            keys.append(k)
+    lo = 3 if alphabet is _DIGITS else 1
+    values = [[pick() for _ in range(rng.randint(lo, 12))] for _ in keys]
+    asked = rng.randrange(pairs)
+    query = keys[asked]
+    body = sum(len(k) + len(v) for k, v in zip(keys, values))
+    n_noise = max(0, ctx - 1 - body - len(query))
+    noise = [_random_token(rng, eos) for _ in range(n_noise)]
+    cuts = sorted(rng.randint(0, n_noise) for _ in keys)
+    order = list(range(pairs))
+    rng.shuffle(order)
+    row, prev = [bos], 0
+    for cut, i in zip(cuts, order):
+        row += noise[prev:cut] + keys[i] + values[i]
+        prev = cut
+    row += noise[prev:] + query
+    start = len(row)
+    return row + values[asked], start
 
 
 class BatchPool:
@@ -223,6 +280,14 @@ def parse_args():
                    "induction/copy heads before the tasks need them)")
     p.add_argument("--copy-frac", type=float, default=0.15,
                    help="batches of random-token copy rows (BOS N R N R, second R masked)")
+    p.add_argument("--retrieval-frac", type=float, default=0.3,
+                   help="batches of associative-recall rows (noise, key-value pairs, a key "
+                   "asked at the end; values of digits/hex/capitals/tokens)")
+    p.add_argument("--suffix-frac", type=float, default=0.3,
+                   help="sft/retrieval rows whose answer is masked from a random cut to the "
+                   "end (tokens before it kept, as left-to-right decoding sees them)")
+    p.add_argument("--copy-max-ctx", type=int, default=100000,
+                   help="longest prompt of copy and retrieval rows")
     p.add_argument("--causal-frac", type=float, default=0.05,
                    help="batches like --pretrain-frac but with causal attention")
     p.add_argument("--anchor-frac", type=float, default=0.15,
@@ -238,6 +303,10 @@ def parse_args():
     p.add_argument("--eval-ctx", default="256,1024,4096",
                    help="prompt lengths of the quick eval (periodic saves: the first only)")
     p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--tasks", default=",".join(f"{k}:{v:g}" for k, v in TASK_WEIGHTS.items()),
+                   help="task:weight,... of the sft rows")
+    p.add_argument("--device", default="", help="cuda / cpu (default: cuda if available)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's)")
     args = p.parse_args()
     if args.smoke:
         args.d_model, args.n_layers, args.n_heads, args.mlp_hidden = 64, 2, 2, 128
@@ -261,7 +330,10 @@ def main():
     from llada_decode import make_eval_set, quick_eval
     from llada_model import LladaModel, ModelArgs, export_checkpoint
 
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    task_weights = parse_task_weights(args.tasks)
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     margs = ModelArgs(vocab_size=tok.vocab_size, d_model=args.d_model, n_layers=args.n_layers,
@@ -276,7 +348,7 @@ def main():
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.95), eps=1e-8,
-                            fused=device.type == "cuda")
+                            **fused_kwargs(torch, device))
     os.makedirs(args.out, exist_ok=True)
     ckpt_path = os.path.join(args.out, "ckpt.pt")
     export_dir = os.path.join(args.out, "export")
@@ -296,8 +368,8 @@ def main():
         log(f"resumed {ckpt_path}: step {state['step']}, "
             f"{state['train_seconds'] / 60:.1f} of {args.total_minutes} training minutes")
     elif args.init_from:
-        from safetensors.torch import load_file
-        weights = load_file(os.path.join(args.init_from, "model.safetensors"))
+        from llada_model import load_safetensors
+        weights = load_safetensors(os.path.join(args.init_from, "model.safetensors"))
         model.load_state_dict({k[len("model."):]: v.float() for k, v in weights.items()})
         with open(os.path.join(args.init_from, "train_state.json")) as f:
             state = json.load(f)
@@ -312,7 +384,8 @@ def main():
         f"{args.workers} data workers")
     train_model = torch.compile(model) if args.compile else model
 
-    eval_sets = {int(c): make_eval_set(tok, int(c), args.eval_samples)
+    eval_sets = {int(c): make_eval_set(tok, int(c), args.eval_samples,
+                                               tuple(task_weights))
                  for c in args.eval_ctx.split(",")}
 
     def save(final):
@@ -331,7 +404,7 @@ def main():
         sets = eval_sets if final else dict([next(iter(eval_sets.items()))])
         results, examples = quick_eval(model, tok, sets, device)
         for c in sets:
-            row = "  ".join(f"{t} {results[(t, c)]:.2f}" for t in gen_tasks.TASKS)
+            row = "  ".join(f"{t} {results[(t, c)]:.2f}" for t in task_weights)
             log(f"eval ctx {c} step {state['step']}: {row}")
         if final:
             for task, (want, got) in examples.items():
@@ -344,20 +417,31 @@ def main():
     def make_spec():
         max_len = max_len_at(curriculum, progress)
         ctx = sample_ctx(rng, max_len, min(args.min_ctx, max_len))
+        # warmup: copy and retrieval batches only (1.2: retrieval, 2.0: copy)
+        kind = rng.random() if progress >= args.copy_warmup else rng.choice((1.2, 1.2, 2.0))
+        edges = [("causal", args.causal_frac), ("pretrain", args.pretrain_frac),
+                 ("copy", args.copy_frac), ("retrieval", args.retrieval_frac)]
+        mode, acc = "sft", 0.0
+        for name, frac in edges:
+            acc += frac
+            if kind < acc:
+                mode = name
+                break
+        if kind > 1.0:
+            mode = "copy" if kind > 1.5 else "retrieval"
+        if mode in ("copy", "retrieval"):
+            ctx = min(ctx, args.copy_max_ctx)
         rows = max(1, args.batch_tokens // (ctx + gen_tasks.ANSWER_BUDGET))
-        kind = rng.random() if progress >= args.copy_warmup else 2.0  # 2.0: copy only
-        mode = ("causal" if kind < args.causal_frac else
-                "pretrain" if kind < args.causal_frac + args.pretrain_frac else
-                "copy" if kind < args.causal_frac + args.pretrain_frac + args.copy_frac
-                or kind > 1.0 else "sft")
         spec = {"seed": state["next_seed"], "rows": rows, "ctx": ctx, "mode": mode,
-                "anchor_frac": args.anchor_frac if ctx > 1100 else 0.0}
+                "anchor_frac": args.anchor_frac if ctx > 1100 else 0.0,
+                "task_weights": task_weights}
         state["next_seed"] += rows
         return spec
 
     deadline = START + args.max_minutes * 60 - args.reserve_seconds
     last_save = time.time()
-    window = {"loss": 0.0, "n": 0, "tokens": 0, "wait": 0.0, "t0": time.time(), "modes": {}}
+    window = {"loss": 0.0, "n": 0, "tokens": 0, "wait": 0.0, "t0": time.time(), "modes": {},
+              "ans": {}}
     model.train()
     done_reason = "time limit of this piece"
     while True:
@@ -387,6 +471,12 @@ def main():
         t = (torch.arange(rows, device=device) + torch.rand(rows, device=device)) / rows
         p_mask = (1 - EPS) * t + EPS
         masked = region & (torch.rand(rows, width, device=device) < p_mask[:, None])
+        if mode in ("sft", "retrieval", "copy") and args.suffix_frac > 0:
+            # Some rows: the answer masked from a cut among its first 14 tokens to the end, the
+            # tokens before the cut given (each next token has its left neighbours).
+            cut = starts + torch.randint(0, 14, (rows,), device=device)
+            use = torch.rand(rows, 1, device=device) < args.suffix_frac
+            masked = torch.where(use, region & (pos >= cut[:, None]), masked)
         if not masked.any():
             continue
         noisy = torch.where(masked, torch.full_like(tokens, margs.mask_id), tokens)
@@ -401,6 +491,12 @@ def main():
             loss = (ce / p_mask[row_of] / region_len[row_of]).sum() / rows
         else:
             loss = ce.mean()
+        if mode in ("sft", "retrieval"):  # the answer tokens alone (EOS padding is most)
+            is_answer = tokens[masked] != margs.eos_id
+            if is_answer.any():
+                total, count = window["ans"].get(mode, (0.0, 0))
+                window["ans"][mode] = (total + ce[is_answer].sum().item(),
+                                       count + int(is_answer.sum().item()))
         lr = lr_at(args, state["step"] - state.get("warm_restart_step", 0), progress)
         for group in opt.param_groups:
             group["lr"] = lr
@@ -423,12 +519,14 @@ def main():
         if state["step"] % args.log_every == 0:
             dt = time.time() - window["t0"]
             by_mode = " ".join(f"{m} {t / n:.3f}" for m, (t, n) in sorted(window["modes"].items()))
+            for m, (t, n) in sorted(window["ans"].items()):
+                by_mode += f" {m}-answer {t / max(1, n):.3f}"
             log(f"step {state['step']} progress {progress:.3f} ctx {width - 32} rows {rows} "
                 f"loss {window['loss'] / window['n']:.4f} ({by_mode}) gnorm {gnorm.item():.2f} "
                 f"lr {lr:.2e} tok/s {window['tokens'] / dt:,.0f} "
                 f"data-wait {window['wait'] / dt:.0%}")
             window = {"loss": 0.0, "n": 0, "tokens": 0, "wait": 0.0, "t0": time.time(),
-                      "modes": {}}
+                      "modes": {}, "ans": {}}
         if time.time() - last_save > args.save_every_minutes * 60:
             save(final=False)
             last_save = time.time()
@@ -439,6 +537,25 @@ def main():
     log(f"done: step {state['step']}, {state['tokens'] / 1e6:.0f}M tokens, "
         f"{state['train_seconds'] / 60:.1f}/{args.total_minutes} training minutes"
         + (" (training complete)" if progress >= 1.0 else " (run again to resume)"))
+
+
+def fused_kwargs(torch, device):
+    """fused AdamW on CUDA where this torch has it (2.x; not 1.13)."""
+    import inspect
+    if device.type == "cuda" and "fused" in inspect.signature(torch.optim.AdamW).parameters:
+        return {"fused": True}
+    return {}
+
+
+def parse_task_weights(text):
+    """"passkey:1,kv:1.4" (or "passkey,kv": weight 1) -> {"passkey": 1.0, "kv": 1.4}."""
+    out = {}
+    for item in text.split(","):
+        name, _, w = item.partition(":")
+        if name not in gen_tasks.TASKS:
+            raise ValueError(f"--tasks: unknown task {name!r}")
+        out[name] = float(w or 1.0)
+    return out
 
 
 def dataclass_dict(obj):
