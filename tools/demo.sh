@@ -17,20 +17,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Starts a process in the background and waits for its stderr to show `marker`.
-start() {
-  local name="$1" marker="$2"; shift 2
-  "$@" 2>"$logs/$name.log" &
-  pids+=("$!")
-  for _ in $(seq 1 200); do
-    grep -q "$marker" "$logs/$name.log" && return 0
-    kill -0 "${pids[-1]}" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "demo: $name did not start:" >&2
-  cat "$logs/$name.log" >&2
-  exit 1
-}
+# shellcheck source=tools/start-process.sh
+source tools/start-process.sh
+# Starts a process in the background and waits (≤ 20 s) for its stderr to show `marker`.
+start() { start_process demo 200 "$@" || exit 1; }
 
 start router "serving role router" "$dllm" serve --role router --model "$model" --listen 127.0.0.1:0
 router_addr="$(sed -n 's/.*serving role router on //p' "$logs/router.log" | head -1)"

@@ -23,20 +23,10 @@ stop_all() {
 }
 trap stop_all EXIT
 
+# shellcheck source=tools/start-process.sh
+source "$(dirname "${BASH_SOURCE[0]}")/start-process.sh"
 # Starts a process in the background and waits (≤ 60 s: CUDA start-up) for `marker` in its log.
-start() {
-  local name="$1" marker="$2"; shift 2
-  "$@" 2>"$logs/$name.log" &
-  pids+=("$!")
-  for _ in $(seq 1 600); do
-    grep -q "$marker" "$logs/$name.log" && return 0
-    kill -0 "${pids[-1]}" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "gpu-serve-check: $name did not start:" >&2
-  cat "$logs/$name.log" >&2
-  return 1
-}
+start() { start_process gpu-serve-check 600 "$@"; }
 
 context="The old lighthouse keeper counted ships every evening. In spring the harbour filled \
 with fishing boats, and in autumn the grain barges came down the river. One night a storm broke \

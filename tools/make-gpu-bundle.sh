@@ -64,7 +64,8 @@ mkdir -p "$bundle/golden"
 cp -r "$shared/golden/llada-tiny" "$shared/golden/dream-tiny" "$bundle/golden/"
 mkdir -p "$bundle/models"
 cp -r models/llada-tiny "$bundle/models/"
-cp tools/gpu-check.sh tools/gpu-runtime-env.sh tools/gpu-serve-check.sh "$bundle/"
+cp tools/gpu-check.sh tools/gpu-runtime-env.sh tools/gpu-serve-check.sh tools/start-process.sh \
+  "$bundle/"
 
 exclude=$(git rev-parse --git-path info/exclude)
 grep -qx "/$bundle/" "$exclude" 2>/dev/null || echo "/$bundle/" >>"$exclude"
