@@ -16,8 +16,6 @@
 #include "bench/transfer/cuda_ipc_bench.h"
 
 #include <cuda_runtime_api.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -27,124 +25,24 @@
 #include <string>
 #include <vector>
 
+#include "bench/transfer/exposer_child.h"
 #include "common/transfer/transport.h"
 
 namespace dllm::bench {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 constexpr size_t kPieces = 8;
-
-bool check(cudaError_t e, const char* what) {
-  if (e == cudaSuccess) return true;
-  std::fprintf(stderr, "dllm-bench-transfer: %s: %s\n", what, cudaGetErrorString(e));
-  return false;
-}
-
-// Not zeros: a copy of zeros can run faster than one of real data.
-std::vector<uint8_t> pattern(size_t n) {
-  std::vector<uint8_t> v(n);
-  uint64_t x = 0x9e3779b97f4a7c15ull;
-  for (size_t i = 0; i < n; i += 8) {
-    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-    std::memcpy(v.data() + i, &x, std::min<size_t>(8, n - i));
-  }
-  return v;
-}
-
-bool write_all(int fd, const void* p, size_t n) {
-  const char* c = static_cast<const char*>(p);
-  while (n > 0) {
-    const ssize_t w = write(fd, c, n);
-    if (w <= 0) return false;
-    c += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
-bool read_all(int fd, void* p, size_t n) {
-  char* c = static_cast<char*>(p);
-  while (n > 0) {
-    const ssize_t r = read(fd, c, n);
-    if (r <= 0) return false;
-    c += r;
-    n -= static_cast<size_t>(r);
-  }
-  return true;
-}
-
-[[noreturn]] void run_exporter(int device, size_t arena_bytes, int descriptor_fd, int control_fd) {
-  void* arena = nullptr;
-  if (!check(cudaSetDevice(device), "child: cudaSetDevice") ||
-      !check(cudaMalloc(&arena, arena_bytes), "child: cudaMalloc"))
-    _exit(3);
-  const std::vector<uint8_t> bytes = pattern(arena_bytes);
-  // Synchronized: a copy from pageable memory may return before its DMA lands.
-  if (!check(cudaMemcpy(arena, bytes.data(), arena_bytes, cudaMemcpyHostToDevice), "child: fill") ||
-      !check(cudaDeviceSynchronize(), "child: fill"))
-    _exit(3);
-  auto transport = transfer::make_transport("cuda_ipc", {});
-  if (!transport.ok()) {
-    std::fprintf(stderr, "child: %s\n", transport.status().ToString().c_str());
-    _exit(4);
-  }
-  auto reg = (*transport)->expose(arena, arena_bytes);
-  if (!reg.ok()) {
-    std::fprintf(stderr, "child: expose: %s\n", reg.status().ToString().c_str());
-    _exit(5);
-  }
-  const std::string& d = (*reg)->descriptor();
-  const uint32_t n = static_cast<uint32_t>(d.size());
-  if (!write_all(descriptor_fd, &n, sizeof(n)) || !write_all(descriptor_fd, d.data(), n)) _exit(6);
-  char byte;
-  (void)!read(control_fd, &byte, 1);  // until the parent is done and closes the pipe
-  reg->reset();
-  transport->reset();
-  cudaFree(arena);
-  _exit(0);
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0.0 : v[v.size() / 2];
-}
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
 
 }  // namespace
 
 int run_cuda_ipc_bench(const CudaIpcBenchOptions& o) {
   const size_t max_bytes = *std::max_element(o.sizes_mib.begin(), o.sizes_mib.end()) << 20;
   const size_t arena_bytes = std::max(max_bytes, size_t{1} << 30);
-  int descriptor_pipe[2], control_pipe[2];
-  if (pipe(descriptor_pipe) != 0 || pipe(control_pipe) != 0) return 1;
-  const pid_t child = fork();  // before this process touches CUDA
-  if (child == 0) {
-    close(descriptor_pipe[0]);
-    close(control_pipe[1]);
-    run_exporter(o.device, arena_bytes, descriptor_pipe[1], control_pipe[0]);
-  }
-  close(descriptor_pipe[1]);
-  close(control_pipe[0]);
-  uint32_t n = 0;
-  std::string descriptor;
-  if (read_all(descriptor_pipe[0], &n, sizeof(n)) && n < (1u << 20)) {
-    descriptor.resize(n);
-    if (!read_all(descriptor_pipe[0], descriptor.data(), n)) descriptor.clear();
-  }
-  close(descriptor_pipe[0]);
-  auto finish = [&](int status) {
-    close(control_pipe[1]);
-    waitpid(child, nullptr, 0);
-    return status;
-  };
+  ExposerChild child(o.device, arena_bytes, "cuda_ipc", {});
+  const std::string& descriptor = child.descriptor();
   if (descriptor.empty()) {
     std::fprintf(stderr, "dllm-bench-transfer: the child did not expose its arena\n");
-    return finish(1);
+    return child.finish(1);
   }
 
   cudaDeviceProp prop{};
@@ -161,11 +59,11 @@ int run_cuda_ipc_bench(const CudaIpcBenchOptions& o) {
       !check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate") ||
       !check(cudaEventCreate(&ev[0]), "cudaEventCreate") ||
       !check(cudaEventCreate(&ev[1]), "cudaEventCreate"))
-    return finish(1);
+    return child.finish(1);
   auto transport = transfer::make_transport("cuda_ipc", {});
   if (!transport.ok()) {
     std::fprintf(stderr, "%s\n", transport.status().ToString().c_str());
-    return finish(1);
+    return child.finish(1);
   }
   transfer::Transport& t = **transport;
   const auto* src_bytes = static_cast<const uint8_t*>(src);
@@ -243,7 +141,7 @@ int run_cuda_ipc_bench(const CudaIpcBenchOptions& o) {
   cudaStreamDestroy(stream);
   cudaFree(src);
   cudaFree(dst);
-  return finish(all_ok ? 0 : 1);
+  return child.finish(all_ok ? 0 : 1);
 }
 
 }  // namespace dllm::bench

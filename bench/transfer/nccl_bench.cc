@@ -12,8 +12,6 @@
 #include "bench/transfer/nccl_bench.h"
 
 #include <cuda_runtime_api.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -23,98 +21,19 @@
 #include <string>
 #include <vector>
 
+#include "bench/transfer/exposer_child.h"
 #include "common/transfer/transport.h"
 
 namespace dllm::bench {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 constexpr size_t kPieces = 8;
-
-bool check(cudaError_t e, const char* what) {
-  if (e == cudaSuccess) return true;
-  std::fprintf(stderr, "dllm-bench-transfer: %s: %s\n", what, cudaGetErrorString(e));
-  return false;
-}
-
-std::vector<uint8_t> pattern(size_t n) {
-  std::vector<uint8_t> v(n);
-  uint64_t x = 0x9e3779b97f4a7c15ull;
-  for (size_t i = 0; i < n; i += 8) {
-    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-    std::memcpy(v.data() + i, &x, std::min<size_t>(8, n - i));
-  }
-  return v;
-}
-
-bool write_all(int fd, const void* p, size_t n) {
-  const char* c = static_cast<const char*>(p);
-  while (n > 0) {
-    const ssize_t w = write(fd, c, n);
-    if (w <= 0) return false;
-    c += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
-bool read_all(int fd, void* p, size_t n) {
-  char* c = static_cast<char*>(p);
-  while (n > 0) {
-    const ssize_t r = read(fd, c, n);
-    if (r <= 0) return false;
-    c += r;
-    n -= static_cast<size_t>(r);
-  }
-  return true;
-}
 
 transfer::TransportOptions nccl_options(int device, size_t piece_mib) {
   transfer::TransportOptions o;
   o.nccl_device = device;
   o.nccl_piece_bytes = piece_mib << 20;
   return o;
-}
-
-[[noreturn]] void run_exposer(const NcclBenchOptions& o, size_t arena_bytes, int descriptor_fd,
-                              int control_fd) {
-  void* arena = nullptr;
-  if (!check(cudaSetDevice(o.expose_device), "child: cudaSetDevice") ||
-      !check(cudaMalloc(&arena, arena_bytes), "child: cudaMalloc"))
-    _exit(3);
-  const std::vector<uint8_t> bytes = pattern(arena_bytes);
-  if (!check(cudaMemcpy(arena, bytes.data(), arena_bytes, cudaMemcpyHostToDevice), "child: fill") ||
-      !check(cudaDeviceSynchronize(), "child: fill"))
-    _exit(3);
-  auto transport = transfer::make_transport("nccl", nccl_options(o.expose_device, o.piece_mib));
-  if (!transport.ok()) {
-    std::fprintf(stderr, "child: %s\n", transport.status().ToString().c_str());
-    _exit(4);
-  }
-  auto reg = (*transport)->expose(arena, arena_bytes);
-  if (!reg.ok()) {
-    std::fprintf(stderr, "child: expose: %s\n", reg.status().ToString().c_str());
-    _exit(5);
-  }
-  const std::string& d = (*reg)->descriptor();
-  const uint32_t n = static_cast<uint32_t>(d.size());
-  if (!write_all(descriptor_fd, &n, sizeof(n)) || !write_all(descriptor_fd, d.data(), n)) _exit(6);
-  char byte;
-  (void)!read(control_fd, &byte, 1);  // until the parent is done and closes the pipe
-  reg->reset();
-  transport->reset();
-  cudaFree(arena);
-  _exit(0);
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0.0 : v[v.size() / 2];
-}
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
 }  // namespace
@@ -128,31 +47,12 @@ int run_nccl_bench(const NcclBenchOptions& o) {
   }
   const size_t max_bytes = *std::max_element(o.sizes_mib.begin(), o.sizes_mib.end()) << 20;
   const size_t arena_bytes = std::max(max_bytes, size_t{1} << 30);
-  int descriptor_pipe[2], control_pipe[2];
-  if (pipe(descriptor_pipe) != 0 || pipe(control_pipe) != 0) return 1;
-  const pid_t child = fork();  // before this process touches CUDA
-  if (child == 0) {
-    close(descriptor_pipe[0]);
-    close(control_pipe[1]);
-    run_exposer(o, arena_bytes, descriptor_pipe[1], control_pipe[0]);
-  }
-  close(descriptor_pipe[1]);
-  close(control_pipe[0]);
-  uint32_t n = 0;
-  std::string descriptor;
-  if (read_all(descriptor_pipe[0], &n, sizeof(n)) && n < (1u << 20)) {
-    descriptor.resize(n);
-    if (!read_all(descriptor_pipe[0], descriptor.data(), n)) descriptor.clear();
-  }
-  close(descriptor_pipe[0]);
-  auto finish = [&](int status) {
-    close(control_pipe[1]);
-    waitpid(child, nullptr, 0);
-    return status;
-  };
+  ExposerChild child(o.expose_device, arena_bytes, "nccl",
+                     nccl_options(o.expose_device, o.piece_mib));
+  const std::string& descriptor = child.descriptor();
   if (descriptor.empty()) {
     std::fprintf(stderr, "dllm-bench-transfer: the child did not expose its arena\n");
-    return finish(1);
+    return child.finish(1);
   }
 
   cudaDeviceProp props[2]{};
@@ -168,7 +68,7 @@ int run_nccl_bench(const NcclBenchOptions& o) {
       !check(cudaMalloc(&dst, max_bytes), "cudaMalloc") ||
       !check(cudaDeviceSynchronize(), "fill") ||
       !check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate"))
-    return finish(1);
+    return child.finish(1);
   int can_access = 0;
   cudaDeviceCanAccessPeer(&can_access, o.pull_device, o.expose_device);
   if (can_access) cudaDeviceEnablePeerAccess(o.expose_device, 0);
@@ -176,7 +76,7 @@ int run_nccl_bench(const NcclBenchOptions& o) {
   auto transport = transfer::make_transport("nccl", nccl_options(o.pull_device, o.piece_mib));
   if (!transport.ok()) {
     std::fprintf(stderr, "%s\n", transport.status().ToString().c_str());
-    return finish(1);
+    return child.finish(1);
   }
   transfer::Transport& t = **transport;
   const auto* peer_bytes = static_cast<const uint8_t*>(peer_src);
@@ -187,7 +87,7 @@ int run_nccl_bench(const NcclBenchOptions& o) {
   const double setup = seconds_since(t0);
   if (!first.ok()) {
     std::fprintf(stderr, "first pull: %s\n", first.ToString().c_str());
-    return finish(1);
+    return child.finish(1);
   }
   std::printf(
       "nccl: GPU %d (%s) exposes, GPU %d (%s) pulls; peer access %s; first pull (sets up "
@@ -260,7 +160,7 @@ int run_nccl_bench(const NcclBenchOptions& o) {
   cudaFree(dst);
   cudaSetDevice(o.expose_device);
   cudaFree(peer_src);
-  return finish(all_ok ? 0 : 1);
+  return child.finish(all_ok ? 0 : 1);
 }
 
 }  // namespace dllm::bench
