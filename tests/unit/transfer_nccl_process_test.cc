@@ -13,40 +13,24 @@
 #include <thread>
 
 #include "transfer_nccl_test_util.h"
+#include "transfer_process_test_util.h"
 #include "transfer_test_util.h"
 
 namespace dllm::transfer {
 namespace {
 
+using testing::ExposerProcess;
 using testing::make_host_nccl;
 using testing::nccl_test_options;
+using testing::publish_and_wait;
 using testing::random_bytes;
+using testing::read_all;
+using testing::read_descriptor;
+using testing::write_descriptor;
 using Clock = std::chrono::steady_clock;
 
 constexpr size_t kBytes = (size_t{4} << 20) + 5;
 constexpr uint64_t kSeed = 91;
-
-bool write_all(int fd, const void* p, size_t n) {
-  const char* c = static_cast<const char*>(p);
-  while (n > 0) {
-    const ssize_t w = write(fd, c, n);
-    if (w <= 0) return false;
-    c += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
-bool read_all(int fd, void* p, size_t n) {
-  char* c = static_cast<char*>(p);
-  while (n > 0) {
-    const ssize_t r = read(fd, c, n);
-    if (r <= 0) return false;
-    c += r;
-    n -= static_cast<size_t>(r);
-  }
-  return true;
-}
 
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -60,67 +44,20 @@ double seconds_since(Clock::time_point t0) {
   absl::StatusOr<std::unique_ptr<Registration>> reg =
       exposer.transport->expose(buffer.data(), buffer.size());
   if (!reg.ok()) _exit(4);
-  const std::string& d = (*reg)->descriptor();
-  const uint32_t n = static_cast<uint32_t>(d.size());
-  if (!write_all(descriptor_fd, &n, sizeof(n)) || !write_all(descriptor_fd, d.data(), n)) _exit(5);
-  char byte;
-  (void)!read(control_fd, &byte, 1);  // until the parent closes the pipe (or kills us)
+  if (!publish_and_wait(descriptor_fd, control_fd, (*reg)->descriptor())) _exit(5);
   reg->reset();
   exposer.transport.reset();
   _exit(0);
 }
 
-class ExposerProcess {
- public:
-  explicit ExposerProcess(absl::Duration pause = absl::ZeroDuration()) {
-    int out[2], control[2];
-    if (pipe(out) != 0 || pipe(control) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      close(out[0]);
-      close(control[1]);
-      run_exposer(out[1], control[0], pause);
-    }
-    close(out[1]);
-    close(control[0]);
-    control_fd_ = control[1];
-    uint32_t n = 0;
-    if (read_all(out[0], &n, sizeof(n)) && n < (1u << 20)) {
-      descriptor_.resize(n);
-      if (!read_all(out[0], descriptor_.data(), n)) descriptor_.clear();
-    }
-    close(out[0]);
-  }
-  ~ExposerProcess() {
-    if (control_fd_ >= 0) close(control_fd_);
-    if (pid_ > 0 && !reaped_) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  const std::string& descriptor() const { return descriptor_; }
-  // Returns once the child is stopped (a signal is delivered asynchronously).
-  void stop() {
-    kill(pid_, SIGSTOP);
-    int status = 0;
-    waitpid(pid_, &status, WUNTRACED);
-  }
-  void resume() { kill(pid_, SIGCONT); }
-  void kill_and_reap() {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    reaped_ = true;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int control_fd_ = -1;
-  bool reaped_ = false;
-  std::string descriptor_;
-};
+ExposerProcess start_exposer(absl::Duration pause = absl::ZeroDuration()) {
+  return ExposerProcess([pause](int descriptor_fd, int control_fd) {
+    run_exposer(descriptor_fd, control_fd, pause);
+  });
+}
 
 TEST(NcclAcrossProcesses, PullsExactBytesThenFailsCleanlyWhenTheExposerIsKilled) {
-  ExposerProcess child;
+  ExposerProcess child = start_exposer();
   ASSERT_FALSE(child.descriptor().empty()) << "the child did not publish a descriptor";
   auto puller = make_host_nccl();
   const std::vector<uint8_t> expected = random_bytes(kBytes, kSeed);
@@ -141,7 +78,7 @@ TEST(NcclAcrossProcesses, PullsExactBytesThenFailsCleanlyWhenTheExposerIsKilled)
 }
 
 TEST(NcclAcrossProcesses, ExposerKilledMidTransferFailsEveryPullCleanly) {
-  ExposerProcess child(absl::Milliseconds(5));  // 4 MiB: about 320 ms on the wire
+  ExposerProcess child = start_exposer(absl::Milliseconds(5));  // 4 MiB: about 320 ms on the wire
   ASSERT_FALSE(child.descriptor().empty());
   auto puller = make_host_nccl();
   const std::vector<uint8_t> expected = random_bytes(kBytes, kSeed);
@@ -161,7 +98,7 @@ TEST(NcclAcrossProcesses, ExposerKilledMidTransferFailsEveryPullCleanly) {
 }
 
 TEST(NcclAcrossProcesses, StoppedExposerTimesOutThenRecoversWhenResumed) {
-  ExposerProcess child;
+  ExposerProcess child = start_exposer();
   ASSERT_FALSE(child.descriptor().empty());
   auto puller = make_host_nccl();
   const std::vector<uint8_t> expected = random_bytes(kBytes, kSeed);
@@ -195,11 +132,8 @@ TEST(NcclAcrossProcesses, PullerKilledMidPullDoesNotPinTheRegion) {
   if (pid == 0) {
     close(to_child[1]);
     close(to_parent[0]);
-    uint32_t n = 0;
-    std::string d;
-    if (!read_all(to_child[0], &n, sizeof(n)) || n > (1u << 20)) _exit(3);
-    d.resize(n);
-    if (!read_all(to_child[0], d.data(), n)) _exit(3);
+    const std::string d = read_descriptor(to_child[0]);
+    if (d.empty()) _exit(3);
     auto puller = make_host_nccl();
     std::vector<uint8_t> dst(kBytes);
     const char started = 1;
@@ -216,9 +150,7 @@ TEST(NcclAcrossProcesses, PullerKilledMidPullDoesNotPinTheRegion) {
   absl::StatusOr<std::unique_ptr<Registration>> reg =
       exposer.transport->expose(buffer.data(), buffer.size());
   ASSERT_TRUE(reg.ok());
-  const std::string& d = (*reg)->descriptor();
-  const uint32_t n = static_cast<uint32_t>(d.size());
-  ASSERT_TRUE(write_all(to_child[1], &n, sizeof(n)) && write_all(to_child[1], d.data(), n));
+  ASSERT_TRUE(write_descriptor(to_child[1], (*reg)->descriptor()));
   char started = 0;
   ASSERT_TRUE(read_all(to_parent[0], &started, 1));
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // set up and sending by now

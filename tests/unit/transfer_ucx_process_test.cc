@@ -11,39 +11,24 @@
 #include <thread>
 
 #include "common/transfer/transport.h"
+#include "transfer_process_test_util.h"
 #include "transfer_test_util.h"
 
 namespace dllm::transfer {
 namespace {
 
+using testing::ExposerProcess;
 using testing::make_or_die;
+using testing::publish_and_wait;
 using testing::random_bytes;
+using testing::read_all;
+using testing::read_descriptor;
 using testing::ucx_options;
+using testing::write_all;
+using testing::write_descriptor;
 
 constexpr size_t kBytes = (size_t{16} << 20) + 5;
 constexpr uint64_t kSeed = 77;
-
-bool write_all(int fd, const void* p, size_t n) {
-  const char* c = static_cast<const char*>(p);
-  while (n > 0) {
-    const ssize_t w = write(fd, c, n);
-    if (w <= 0) return false;
-    c += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
-bool read_all(int fd, void* p, size_t n) {
-  char* c = static_cast<char*>(p);
-  while (n > 0) {
-    const ssize_t r = read(fd, c, n);
-    if (r <= 0) return false;
-    c += r;
-    n -= static_cast<size_t>(r);
-  }
-  return true;
-}
 
 // The exposing process: never returns into the test framework.
 [[noreturn]] void run_exposer(int descriptor_fd, int control_fd, UcxProtocol protocol) {
@@ -52,58 +37,17 @@ bool read_all(int fd, void* p, size_t n) {
   const std::vector<uint8_t> buffer = random_bytes(kBytes, kSeed);
   absl::StatusOr<std::unique_ptr<Registration>> reg = (*t)->expose(buffer.data(), buffer.size());
   if (!reg.ok()) _exit(4);
-  const std::string& d = (*reg)->descriptor();
-  const uint32_t n = static_cast<uint32_t>(d.size());
-  if (!write_all(descriptor_fd, &n, sizeof(n)) || !write_all(descriptor_fd, d.data(), n)) _exit(5);
-  char byte;
-  (void)!read(control_fd, &byte, 1);  // until the parent closes the pipe (or kills us)
+  if (!publish_and_wait(descriptor_fd, control_fd, (*reg)->descriptor())) _exit(5);
   reg->reset();
   t->reset();
   _exit(0);
 }
 
-class ExposerProcess {
- public:
-  explicit ExposerProcess(UcxProtocol protocol) {
-    int out[2], control[2];
-    if (pipe(out) != 0 || pipe(control) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      close(out[0]);
-      close(control[1]);
-      run_exposer(out[1], control[0], protocol);
-    }
-    close(out[1]);
-    close(control[0]);
-    control_fd_ = control[1];
-    uint32_t n = 0;
-    if (read_all(out[0], &n, sizeof(n)) && n < (1u << 20)) {
-      descriptor_.resize(n);
-      if (!read_all(out[0], descriptor_.data(), n)) descriptor_.clear();
-    }
-    close(out[0]);
-  }
-  ~ExposerProcess() {
-    if (control_fd_ >= 0) close(control_fd_);
-    if (pid_ > 0 && !reaped_) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  const std::string& descriptor() const { return descriptor_; }
-  void signal(int sig) { kill(pid_, sig); }
-  void kill_and_reap() {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    reaped_ = true;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int control_fd_ = -1;
-  bool reaped_ = false;
-  std::string descriptor_;
-};
+ExposerProcess start_exposer(UcxProtocol protocol) {
+  return ExposerProcess([protocol](int descriptor_fd, int control_fd) {
+    run_exposer(descriptor_fd, control_fd, protocol);
+  });
+}
 
 const char* protocol_name(UcxProtocol p) {
   return p == UcxProtocol::kRma ? "Rma" : "ActiveMessage";
@@ -112,7 +56,7 @@ const char* protocol_name(UcxProtocol p) {
 class UcxAcrossProcesses : public ::testing::TestWithParam<UcxProtocol> {};
 
 TEST_P(UcxAcrossProcesses, PullsExactBytesThenFailsCleanlyWhenTheOwnerIsKilled) {
-  ExposerProcess child(GetParam());
+  ExposerProcess child = start_exposer(GetParam());
   ASSERT_FALSE(child.descriptor().empty()) << "the child did not publish a descriptor";
   auto puller = make_or_die("ucx", ucx_options(GetParam()));
   const std::vector<uint8_t> expected = random_bytes(kBytes, kSeed);
@@ -139,7 +83,7 @@ TEST_P(UcxAcrossProcesses, PullsExactBytesThenFailsCleanlyWhenTheOwnerIsKilled) 
 }
 
 TEST_P(UcxAcrossProcesses, StoppedOwnerTimesOutThenRecoversWhenResumed) {
-  ExposerProcess child(GetParam());
+  ExposerProcess child = start_exposer(GetParam());
   ASSERT_FALSE(child.descriptor().empty());
   auto puller = make_or_die("ucx", ucx_options(GetParam()));
   const std::vector<uint8_t> expected = random_bytes(kBytes, kSeed);
@@ -162,7 +106,7 @@ TEST_P(UcxAcrossProcesses, StoppedOwnerTimesOutThenRecoversWhenResumed) {
 }
 
 TEST_P(UcxAcrossProcesses, OwnerKilledMidTransferFailsEveryPullCleanly) {
-  ExposerProcess child(GetParam());
+  ExposerProcess child = start_exposer(GetParam());
   ASSERT_FALSE(child.descriptor().empty());
   auto puller = make_or_die("ucx", ucx_options(GetParam()));
   const std::vector<uint8_t> expected = random_bytes(kBytes, kSeed);
@@ -197,10 +141,8 @@ TEST(UcxActiveMessageOwner, UnexposeDoesNotWaitForeverOnAStoppedPuller) {
   if (pid == 0) {
     close(to_child[1]);
     close(to_parent[0]);
-    uint32_t n = 0;
-    if (!read_all(to_child[0], &n, sizeof(n))) _exit(2);
-    std::string d(n, '\0');
-    if (!read_all(to_child[0], d.data(), n)) _exit(2);
+    const std::string d = read_descriptor(to_child[0]);
+    if (d.empty()) _exit(2);
     auto t = make_transport("ucx", ucx_options(UcxProtocol::kActiveMessage));
     if (!t.ok()) _exit(3);
     std::vector<uint8_t> dst(kBytes);
@@ -217,9 +159,7 @@ TEST(UcxActiveMessageOwner, UnexposeDoesNotWaitForeverOnAStoppedPuller) {
   const std::vector<uint8_t> src = random_bytes(kBytes, kSeed);
   auto reg = owner->expose(src.data(), src.size());
   ASSERT_TRUE(reg.ok());
-  const std::string& d = (*reg)->descriptor();
-  const uint32_t n = static_cast<uint32_t>(d.size());
-  ASSERT_TRUE(write_all(to_child[1], &n, sizeof(n)) && write_all(to_child[1], d.data(), n));
+  ASSERT_TRUE(write_descriptor(to_child[1], (*reg)->descriptor()));
   char ready = 0;
   ASSERT_TRUE(read_all(to_parent[0], &ready, 1));  // the child's first pull succeeded
   std::this_thread::sleep_for(std::chrono::milliseconds(3));
