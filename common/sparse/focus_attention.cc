@@ -73,9 +73,7 @@ void SparseAttentionState::bind(kernels::Backend* backend, int num_layers) {
   backend->fill_zero(stats_.data(), 4 * sizeof(double));
 }
 
-void SparseAttentionState::select_sinks(const SparseAttentionPlan& plan,
-                                        const kernels::AttentionParams& d) {
-  const int prompt_len = std::min(plan.prompt_len, d.num_keys);
+void SparseAttentionState::compute_attention_mass(const kernels::AttentionParams& d) {
   mass_.ensure(backend_, d.num_keys);
   backend_->attention_mass_per_key({.q = d.q,
                                     .kv = d.kv,
@@ -87,6 +85,12 @@ void SparseAttentionState::select_sinks(const SparseAttentionPlan& plan,
                                     .scale = d.scale,
                                     .key_mask = d.key_mask,
                                     .out = mass_.data()});
+}
+
+void SparseAttentionState::select_sinks(const SparseAttentionPlan& plan,
+                                        const kernels::AttentionParams& d) {
+  const int prompt_len = std::min(plan.prompt_len, d.num_keys);
+  compute_attention_mass(d);
   const int previous = current_sinks_, next = 1 - current_sinks_;
   sinks_[next].ensure(backend_, std::max(1, plan.num_sinks));
   backend_->select_sinks({.scores = mass_.data(),
@@ -135,17 +139,7 @@ void SparseAttentionState::upload_focus_rows(const SparseAttentionPlan& plan, in
 
 void SparseAttentionState::sample_mass_recall(const SparseAttentionPlan& plan,
                                               const kernels::AttentionParams& d) {
-  mass_.ensure(backend_, d.num_keys);
-  backend_->attention_mass_per_key({.q = d.q,
-                                    .kv = d.kv,
-                                    .num_q = d.num_q,
-                                    .num_keys = d.num_keys,
-                                    .num_heads = d.num_heads,
-                                    .num_kv_heads = d.num_kv_heads,
-                                    .head_dim = d.head_dim,
-                                    .scale = d.scale,
-                                    .key_mask = d.key_mask,
-                                    .out = mass_.data()});
+  compute_attention_mass(d);
   backend_->accumulate_focus_stats({.mass = mass_.data(),
                                     .num_keys = d.num_keys,
                                     .prompt_len = std::min(plan.prompt_len, d.num_keys),

@@ -38,6 +38,8 @@ class SparseAttentionState {
 
  private:
   void bind(kernels::Backend* backend, int num_layers);
+  // mass_ = the dense attention mass per key of this layer's queries.
+  void compute_attention_mass(const kernels::AttentionParams& d);
   void select_sinks(const SparseAttentionPlan& plan, const kernels::AttentionParams& d);
   const float* block_keys(const SparseAttentionPlan& plan, int layer,
                           const kernels::AttentionParams& d);
