@@ -13,16 +13,6 @@
 namespace dllm::gpu_test {
 namespace {
 
-std::vector<int32_t> token_run(int n, uint64_t seed) {
-  std::vector<int32_t> ids(n);
-  uint64_t x = seed * 0x9e3779b97f4a7c15ull + 12345;
-  for (int i = 0; i < n; ++i) {
-    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-    ids[i] = static_cast<int32_t>(x % 480);  // below every special id
-  }
-  return ids;
-}
-
 class FocusGenerateTest : public CudaVsCpuTest {
  protected:
   void load(const std::string& model) {

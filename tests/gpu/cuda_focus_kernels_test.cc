@@ -23,63 +23,20 @@ using FocusKernelTest = CudaVsCpuTest;
 
 constexpr int32_t kPoison = 0x7eadbeef;
 
-// One layer's K and V with the same bytes in both backends, paged through a shuffled page table
-// (page_size > 0) or contiguous.
-struct TwinKv {
-  DType dtype;
-  int slots, row_elems, page_size;
-  std::vector<uint8_t> k_host, v_host;
-  std::vector<int32_t> table;
-  std::unique_ptr<Buf<uint8_t>> gk, gv, ck, cv;
-  std::unique_ptr<Buf<int32_t>> gt, ct;
-
-  TwinKv(Backend* gpu, Backend* cpu, std::mt19937& rng, DType dt, int n_slots, int elems, int page)
-      : dtype(dt), slots(n_slots), row_elems(elems), page_size(page) {
-    const int pages = page > 0 ? (n_slots + page - 1) / page + 2 : 0;
-    const size_t n = static_cast<size_t>(page > 0 ? pages * page : n_slots) * elems;
-    k_host = random_weight_bytes(rng, n, dt, 1.0f);
-    v_host = random_weight_bytes(rng, n, dt, 1.0f);
-    gk = std::make_unique<Buf<uint8_t>>(gpu, k_host);
-    gv = std::make_unique<Buf<uint8_t>>(gpu, v_host);
-    ck = std::make_unique<Buf<uint8_t>>(cpu, k_host);
-    cv = std::make_unique<Buf<uint8_t>>(cpu, v_host);
-    if (page > 0) {
-      table.resize(pages);
-      std::iota(table.begin(), table.end(), 0);
-      std::shuffle(table.begin(), table.end(), rng);
-    }
-    gt = std::make_unique<Buf<int32_t>>(gpu, table);
-    ct = std::make_unique<Buf<int32_t>>(cpu, table);
-    unpack();
-  }
-  KvView view(bool on_gpu) const {
-    KvView v{.k = (on_gpu ? gk : ck)->get(), .v = (on_gpu ? gv : cv)->get(), .dtype = dtype};
-    if (page_size > 0) {
-      v.page_table = (on_gpu ? gt : ct)->get();
-      v.page_size = page_size;
-    }
-    return v;
-  }
+// TwinKv with random bytes and its K and V also unpaged on the host, for the references.
+struct UnpackedKv : TwinKv {
+  UnpackedKv(Backend* gpu, Backend* cpu, std::mt19937& rng, DType dt, int n_slots, int elems,
+             int page)
+      : TwinKv(gpu, cpu, rng, dt, n_slots, elems, page, /*spare_pages=*/2,
+               [&](size_t n) { return random_weight_bytes(rng, n, dt, 1.0f); }),
+        k_rows(unpaged(k_host)),
+        v_rows(unpaged(v_host)) {}
   // Element e of a slot's row (KV head h at h * head_dim) as a double, from the host bytes.
   double at(bool k, int slot, int64_t e) const {
     return (k ? k_rows : v_rows)[static_cast<size_t>(slot) * row_elems + e];
   }
 
   std::vector<float> k_rows, v_rows;  // [slots][row_elems], unpaged
-  void unpack() {
-    KvView host{.dtype = dtype,
-                .page_table = page_size > 0 ? table.data() : nullptr,
-                .page_size = page_size};
-    k_rows.resize(static_cast<size_t>(slots) * row_elems);
-    v_rows.resize(k_rows.size());
-    for (int s = 0; s < slots; ++s) {
-      const int64_t off = host.row_offset(s, row_elems);
-      kernels::cpu::load_row_f32(k_host.data(), dtype, off, row_elems,
-                                 k_rows.data() + static_cast<size_t>(s) * row_elems);
-      kernels::cpu::load_row_f32(v_host.data(), dtype, off, row_elems,
-                                 v_rows.data() + static_cast<size_t>(s) * row_elems);
-    }
-  }
 };
 
 struct Shape {
@@ -120,7 +77,7 @@ TEST_F(FocusKernelTest, AttentionMassMatchesCpuAndFloat64) {
     for (int keys : {37, 700, 3000}) {
       SCOPED_TRACE(describe(s, keys));
       const int elems = s.kv_heads * s.head_dim;
-      TwinKv kv(gpu(), cpu(), rng_, s.dtype, keys, elems, s.page);
+      UnpackedKv kv(gpu(), cpu(), rng_, s.dtype, keys, elems, s.page);
       const std::vector<float> q = random_floats(rng_, size_t(s.num_q) * s.heads * s.head_dim);
       const std::vector<uint8_t> mask = random_mask(rng_, keys, 0.2);
       const float scale = 1.0f / std::sqrt(float(s.head_dim));
@@ -184,7 +141,7 @@ TEST_F(FocusKernelTest, BlockKeysAndScoresMatchCpuExactly) {
         SCOPED_TRACE(describe(s, slots) + " block" + testing::PrintToString(block));
         const int elems = s.kv_heads * s.head_dim;
         const int nb = (slots + block - 1) / block;
-        TwinKv kv(gpu(), cpu(), rng_, s.dtype, slots, elems, s.page);
+        UnpackedKv kv(gpu(), cpu(), rng_, s.dtype, slots, elems, s.page);
         Buf<float> gk(gpu(), nan_vector(size_t(nb) * elems)),
             ck(cpu(), nan_vector(size_t(nb) * elems));
         auto key_params = [&](bool on_gpu) {
@@ -362,7 +319,7 @@ Selection random_selection(std::mt19937& rng, int prompt, int response, int bloc
 }
 
 // float64 attention of every row and head over the kept slots.
-std::vector<float> reference_attention(const TwinKv& kv, const std::vector<float>& q, int num_q,
+std::vector<float> reference_attention(const UnpackedKv& kv, const std::vector<float>& q, int num_q,
                                        int heads, int kv_heads, int hd, float scale,
                                        const std::vector<int>& slots) {
   std::vector<float> out(size_t(num_q) * heads * hd, 0.0f);
@@ -401,7 +358,7 @@ TEST_F(FocusKernelTest, SparseAttentionMatchesFloat64AndCpu) {
       SCOPED_TRACE(describe(s, k.prompt + k.response) + " block" + testing::PrintToString(k.block) +
                    " keep" + testing::PrintToString(k.keep));
       const int keys = k.prompt + k.response, elems = s.kv_heads * s.head_dim;
-      TwinKv kv(gpu(), cpu(), rng_, s.dtype, keys, elems, s.page);
+      UnpackedKv kv(gpu(), cpu(), rng_, s.dtype, keys, elems, s.page);
       const Selection sel = random_selection(rng_, k.prompt, k.response, k.block, k.keep);
       const std::vector<float> q = random_floats(rng_, size_t(s.num_q) * s.heads * s.head_dim);
       const float scale = 1.0f / std::sqrt(float(s.head_dim));
@@ -464,7 +421,7 @@ TEST_F(FocusKernelTest, SparseAttentionSplitsOverManyKeysAndMatchesDense) {
     SCOPED_TRACE(dtype_name(dt));
     const int heads = 8, kv_heads = 8, hd = 128, num_q = 2, prompt = 16384, response = 64;
     const int keys = prompt + response, block = 64, elems = kv_heads * hd;
-    TwinKv kv(gpu(), cpu(), rng_, dt, keys, elems, 64);
+    UnpackedKv kv(gpu(), cpu(), rng_, dt, keys, elems, 64);
     const std::vector<float> q = random_floats(rng_, size_t(num_q) * heads * hd, -3.0f, 3.0f);
     const float scale = 1.0f / std::sqrt(float(hd));
     const size_t out_n = size_t(num_q) * heads * hd;

@@ -16,68 +16,30 @@ namespace {
 using kernels::KvView;
 using PrefillingKernelTest = CudaVsCpuTest;
 
-// One layer's K and V (same bytes in both backends), paged through a shuffled page table or
-// contiguous (page_size 0).
-struct TwinKv {
-  DType dtype;
-  int slots, row_elems, page_size;
-  std::vector<uint8_t> k_host, v_host;
-  std::vector<int32_t> table;
-  std::unique_ptr<Buf<uint8_t>> gk, gv, ck, cv;
-  std::unique_ptr<Buf<int32_t>> gt, ct;
-
-  TwinKv(Backend* gpu, Backend* cpu, std::mt19937& rng, DType dt, int n_slots, int elems, int page,
-         bool poison)
-      : dtype(dt), slots(n_slots), row_elems(elems), page_size(page) {
-    const int pages = page > 0 ? (n_slots + page - 1) / page + 3 : 0;  // spare pages unused
-    const size_t n = static_cast<size_t>(page > 0 ? pages * page : n_slots) * elems;
-    if (poison) {
-      k_host.resize(n * kernels::dtype_size(dt));
-      for (size_t i = 0; i < n; ++i) {
-        if (dt == DType::kF32) {
-          const float nan = std::numeric_limits<float>::quiet_NaN();
-          std::memcpy(k_host.data() + 4 * i, &nan, 4);
-        } else {
-          const uint16_t nan = 0x7fc0;
-          std::memcpy(k_host.data() + 2 * i, &nan, 2);
-        }
+// TwinKv with random bytes, or all NaN (`poison`: a destination every unwritten element of
+// which shows), and 3 spare pages.
+struct PrefillKv : TwinKv {
+  PrefillKv(Backend* gpu, Backend* cpu, std::mt19937& rng, DType dt, int n_slots, int elems,
+            int page, bool poison)
+      : TwinKv(gpu, cpu, rng, dt, n_slots, elems, page, /*spare_pages=*/3, [&](size_t n) {
+          return poison ? nan_bytes(n, dt) : random_weight_bytes(rng, n, dt, 2.0f);
+        }) {}
+  static std::vector<uint8_t> nan_bytes(size_t n, DType dt) {
+    std::vector<uint8_t> bytes(n * kernels::dtype_size(dt));
+    for (size_t i = 0; i < n; ++i) {
+      if (dt == DType::kF32) {
+        const float nan = std::numeric_limits<float>::quiet_NaN();
+        std::memcpy(bytes.data() + 4 * i, &nan, 4);
+      } else {
+        const uint16_t nan = 0x7fc0;
+        std::memcpy(bytes.data() + 2 * i, &nan, 2);
       }
-      v_host = k_host;
-    } else {
-      k_host = random_weight_bytes(rng, n, dt, 2.0f);
-      v_host = random_weight_bytes(rng, n, dt, 2.0f);
     }
-    gk = std::make_unique<Buf<uint8_t>>(gpu, k_host);
-    gv = std::make_unique<Buf<uint8_t>>(gpu, v_host);
-    ck = std::make_unique<Buf<uint8_t>>(cpu, k_host);
-    cv = std::make_unique<Buf<uint8_t>>(cpu, v_host);
-    if (page > 0) {
-      table.resize(pages);
-      std::iota(table.begin(), table.end(), 0);
-      std::shuffle(table.begin(), table.end(), rng);
-    }
-    gt = std::make_unique<Buf<int32_t>>(gpu, table);
-    ct = std::make_unique<Buf<int32_t>>(cpu, table);
-  }
-  KvView view(bool on_gpu) const {
-    KvView v{.k = (on_gpu ? gk : ck)->get(), .v = (on_gpu ? gv : cv)->get(), .dtype = dtype};
-    if (page_size > 0) {
-      v.page_table = (on_gpu ? gt : ct)->get();
-      v.page_size = page_size;
-    }
-    return v;
+    return bytes;
   }
   // K or V of one backend as floats, with the element index of (slot, e) at slot * row_elems + e.
   std::vector<float> rows(bool on_gpu, bool k) const {
-    const std::vector<uint8_t> bytes = (on_gpu ? (k ? gk : gv) : (k ? ck : cv))->to_host();
-    KvView host_view{.dtype = dtype,
-                     .page_table = page_size > 0 ? table.data() : nullptr,
-                     .page_size = page_size};
-    std::vector<float> out(static_cast<size_t>(slots) * row_elems);
-    for (int s = 0; s < slots; ++s)
-      kernels::cpu::load_row_f32(bytes.data(), dtype, host_view.row_offset(s, row_elems), row_elems,
-                                 out.data() + static_cast<size_t>(s) * row_elems);
-    return out;
+    return unpaged((on_gpu ? (k ? gk : gv) : (k ? ck : cv))->to_host());
   }
 };
 
@@ -114,8 +76,8 @@ TEST_F(PrefillingKernelTest, RerotateMatchesCpuEveryDtypeAndLayout) {
                      << "->" << dtype_name(dst_t));
         const int elems = s.kv_heads * s.head_dim;
         const int src_slots = s.rows + 50, dst_slots = s.rows + 20;
-        TwinKv src(gpu(), cpu(), rng_, src_t, src_slots, elems, s.page, false);
-        TwinKv dst(gpu(), cpu(), rng_, dst_t, dst_slots, elems, s.page, true);
+        PrefillKv src(gpu(), cpu(), rng_, src_t, src_slots, elems, s.page, false);
+        PrefillKv dst(gpu(), cpu(), rng_, dst_t, dst_slots, elems, s.page, true);
         // Distinct destinations: per-head rows share a slot but not a head (stitching's layout).
         std::vector<int32_t> from_slots(src_slots), to_slots(dst_slots);
         std::iota(from_slots.begin(), from_slots.end(), 0);
@@ -191,7 +153,7 @@ TEST_F(PrefillingKernelTest, KeyAttentionScoresMatchCpu) {
                    << "q=" << s.num_q << " heads=" << s.heads << "/" << s.kv_heads
                    << " hd=" << s.head_dim << " keys=" << s.keys << " page=" << s.page
                    << " causal=" << s.causal << " " << dtype_name(dt));
-      TwinKv kv(gpu(), cpu(), rng_, dt, s.keys, s.kv_heads * s.head_dim, s.page, false);
+      PrefillKv kv(gpu(), cpu(), rng_, dt, s.keys, s.kv_heads * s.head_dim, s.page, false);
       const std::vector<float> q =
           random_floats(rng_, static_cast<size_t>(s.num_q) * s.heads * s.head_dim, -1.0f, 1.0f);
       std::vector<uint8_t> mask(s.keys, 1);

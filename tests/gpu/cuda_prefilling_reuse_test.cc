@@ -25,16 +25,6 @@ std::string tiny_model_dir() {
 
 constexpr int32_t kBos = 491;  // <|startoftext|> of models/llada-tiny (its config names none)
 
-std::vector<int32_t> token_run(int n, uint64_t seed) {
-  std::vector<int32_t> ids(n);
-  uint64_t x = seed * 0x9e3779b97f4a7c15ull + 12345;
-  for (int i = 0; i < n; ++i) {
-    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-    ids[i] = static_cast<int32_t>(x % 480);  // below every special id
-  }
-  return ids;
-}
-
 struct Case {
   const char* name;
   int token_capacity;

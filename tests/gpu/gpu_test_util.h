@@ -1,15 +1,18 @@
 // Shared by the GPU tests: a fixture holding both backends, buffers in backend memory poisoned with
-// NaN, random data in every weight dtype, and error norms.
+// NaN, random data in every weight dtype, K/V twins in both backends, and error norms.
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <memory>
+#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
@@ -35,6 +38,17 @@ inline bool have_gpu() {
 inline std::string golden_dir() {
   const char* env = std::getenv("DLLM_GOLDEN_DIR");
   return env != nullptr && *env != '\0' ? env : DLLM_GOLDEN_DIR;
+}
+
+// `n` reproducible token ids of the tiny golden models, all below their special ids.
+inline std::vector<int32_t> token_run(int n, uint64_t seed) {
+  std::vector<int32_t> ids(n);
+  uint64_t x = seed * 0x9e3779b97f4a7c15ull + 12345;
+  for (int i = 0; i < n; ++i) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    ids[i] = static_cast<int32_t>(x % 480);
+  }
+  return ids;
 }
 
 // An owning buffer in one backend's memory, filled from the host.
@@ -138,6 +152,58 @@ struct TwinWeight {
       : host(std::move(bytes)) {
     cpu = WeightView{host.data(), dtype, rows, cols};
     gpu = gpu_backend->upload_weight(cpu);
+  }
+};
+
+// One layer's K and V with the same bytes in both backends, paged through a shuffled page table
+// (page_size > 0, with `spare_pages` pages no slot uses) or contiguous. `fill(n)` makes the host
+// bytes of n elements: K's first, then V's, then the page table is shuffled (one rng order).
+struct TwinKv {
+  DType dtype;
+  int slots, row_elems, page_size;
+  std::vector<uint8_t> k_host, v_host;
+  std::vector<int32_t> table;
+  std::unique_ptr<Buf<uint8_t>> gk, gv, ck, cv;
+  std::unique_ptr<Buf<int32_t>> gt, ct;
+
+  TwinKv(Backend* gpu, Backend* cpu, std::mt19937& rng, DType dt, int n_slots, int elems, int page,
+         int spare_pages, const std::function<std::vector<uint8_t>(size_t)>& fill)
+      : dtype(dt), slots(n_slots), row_elems(elems), page_size(page) {
+    const int pages = page > 0 ? (n_slots + page - 1) / page + spare_pages : 0;
+    const size_t n = static_cast<size_t>(page > 0 ? pages * page : n_slots) * elems;
+    k_host = fill(n);
+    v_host = fill(n);
+    gk = std::make_unique<Buf<uint8_t>>(gpu, k_host);
+    gv = std::make_unique<Buf<uint8_t>>(gpu, v_host);
+    ck = std::make_unique<Buf<uint8_t>>(cpu, k_host);
+    cv = std::make_unique<Buf<uint8_t>>(cpu, v_host);
+    if (page > 0) {
+      table.resize(pages);
+      std::iota(table.begin(), table.end(), 0);
+      std::shuffle(table.begin(), table.end(), rng);
+    }
+    gt = std::make_unique<Buf<int32_t>>(gpu, table);
+    ct = std::make_unique<Buf<int32_t>>(cpu, table);
+  }
+  kernels::KvView view(bool on_gpu) const {
+    kernels::KvView v{
+        .k = (on_gpu ? gk : ck)->get(), .v = (on_gpu ? gv : cv)->get(), .dtype = dtype};
+    if (page_size > 0) {
+      v.page_table = (on_gpu ? gt : ct)->get();
+      v.page_size = page_size;
+    }
+    return v;
+  }
+  // K or V bytes laid out like k_host, as floats with element e of slot s at s * row_elems + e.
+  std::vector<float> unpaged(const std::vector<uint8_t>& bytes) const {
+    kernels::KvView host{.dtype = dtype,
+                         .page_table = page_size > 0 ? table.data() : nullptr,
+                         .page_size = page_size};
+    std::vector<float> out(static_cast<size_t>(slots) * row_elems);
+    for (int s = 0; s < slots; ++s)
+      kernels::cpu::load_row_f32(bytes.data(), dtype, host.row_offset(s, row_elems), row_elems,
+                                 out.data() + static_cast<size_t>(s) * row_elems);
+    return out;
   }
 };
 
