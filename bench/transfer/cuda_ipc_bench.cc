@@ -20,8 +20,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
-#include <future>
 #include <string>
 #include <vector>
 
@@ -103,13 +101,7 @@ int run_cuda_ipc_bench(const CudaIpcBenchOptions& o) {
       t_pull.push_back(seconds_since(t0));
       if (s.ok()) {
         t0 = Clock::now();
-        std::vector<std::future<absl::Status>> pieces;
-        for (size_t k = 0; k < kPieces; ++k)
-          pieces.push_back(t.pull_async(descriptor, pull_offset + k * bytes / kPieces,
-                                        static_cast<uint8_t*>(dst) + k * bytes / kPieces,
-                                        bytes / kPieces, absl::Seconds(60)));
-        for (auto& p : pieces)
-          if (absl::Status ps = p.get(); !ps.ok()) s = ps;
+        s = pull_in_pieces(t, descriptor, pull_offset, dst, bytes, kPieces);
         t_pieces.push_back(seconds_since(t0));
       }
       if (s.ok()) {
@@ -124,9 +116,7 @@ int run_cuda_ipc_bench(const CudaIpcBenchOptions& o) {
     }
     // The last pull_async read [offset, +bytes) of the child's arena: compare it all.
     const size_t last = (static_cast<size_t>(o.iters - 1) % slots) * bytes;
-    std::vector<uint8_t> got(bytes);
-    ok = ok && check(cudaMemcpy(got.data(), dst, bytes, cudaMemcpyDeviceToHost), "read back") &&
-         std::memcmp(got.data(), expected.data() + last, bytes) == 0;
+    ok = ok && device_bytes_equal(dst, expected.data() + last, bytes);
     all_ok &= ok;
     auto gbs = [&](const std::vector<double>& v) { return bytes / median(v) / 1e9; };
     std::printf("%6zu MiB %12.1f %12.1f %12.1f %12.1f %12.1f %11.0f%% %11.0f%%%s\n", mib,

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <future>
 
 namespace dllm::bench {
 namespace {
@@ -91,6 +92,25 @@ double median(std::vector<double> v) {
 
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+absl::Status pull_in_pieces(transfer::Transport& t, const std::string& descriptor, size_t offset,
+                            void* dst, size_t bytes, size_t pieces) {
+  std::vector<std::future<absl::Status>> pending;
+  for (size_t k = 0; k < pieces; ++k)
+    pending.push_back(t.pull_async(descriptor, offset + k * bytes / pieces,
+                                   static_cast<uint8_t*>(dst) + k * bytes / pieces, bytes / pieces,
+                                   absl::Seconds(60)));
+  absl::Status s;
+  for (auto& p : pending)
+    if (absl::Status ps = p.get(); !ps.ok()) s = ps;
+  return s;
+}
+
+bool device_bytes_equal(const void* dst, const uint8_t* expected, size_t bytes) {
+  std::vector<uint8_t> got(bytes);
+  return check(cudaMemcpy(got.data(), dst, bytes, cudaMemcpyDeviceToHost), "read back") &&
+         std::memcmp(got.data(), expected, bytes) == 0;
 }
 
 ExposerChild::ExposerChild(int device, size_t arena_bytes, const std::string& transport,

@@ -1,5 +1,5 @@
 // What the GPU modes of dllm-bench-transfer share: a forked child that fills a device arena and
-// exposes it through a transport, the parent's end of its pipes, and the timing helpers.
+// exposes it through a transport, the parent's end of its pipes, pulls in pieces, timing helpers.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -25,6 +25,14 @@ std::vector<uint8_t> pattern(size_t n);
 
 double median(std::vector<double> v);
 double seconds_since(Clock::time_point t0);
+
+// [offset, +bytes) of `descriptor` into `dst` as `pieces` pull_async calls issued together (how a
+// decode node pulls K/V layer by layer); the last failure, or OK.
+absl::Status pull_in_pieces(transfer::Transport& t, const std::string& descriptor, size_t offset,
+                            void* dst, size_t bytes, size_t pieces);
+
+// Whether `bytes` of device memory at `dst` equal `expected` (false, printed, if the copy fails).
+bool device_bytes_equal(const void* dst, const uint8_t* expected, size_t bytes);
 
 // A child process, forked before this process touches CUDA, that allocates `arena_bytes` on
 // `device`, fills them with pattern(arena_bytes) and exposes them through `transport` made with

@@ -16,8 +16,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
-#include <future>
 #include <string>
 #include <vector>
 
@@ -127,13 +125,7 @@ int run_nccl_bench(const NcclBenchOptions& o) {
       }
       if (s.ok()) {
         t0 = Clock::now();
-        std::vector<std::future<absl::Status>> pieces;
-        for (size_t k = 0; k < kPieces; ++k)
-          pieces.push_back(t.pull_async(descriptor, offset + k * bytes / kPieces,
-                                        static_cast<uint8_t*>(dst) + k * bytes / kPieces,
-                                        bytes / kPieces, absl::Seconds(60)));
-        for (auto& p : pieces)
-          if (absl::Status ps = p.get(); !ps.ok()) s = ps;
+        s = pull_in_pieces(t, descriptor, offset, dst, bytes, kPieces);
         t_pieces.push_back(seconds_since(t0));
         last = offset;
       }
@@ -143,9 +135,7 @@ int run_nccl_bench(const NcclBenchOptions& o) {
       }
     }
     // dst holds [last, +bytes) of the child's arena from the pieces, host the last plain pull.
-    std::vector<uint8_t> got(bytes);
-    ok = ok && check(cudaMemcpy(got.data(), dst, bytes, cudaMemcpyDeviceToHost), "read back") &&
-         std::memcmp(got.data(), expected.data() + last, bytes) == 0;
+    ok = ok && device_bytes_equal(dst, expected.data() + last, bytes);
     all_ok &= ok;
     auto gbs = [&](const std::vector<double>& v) {
       return v.empty() ? 0.0 : bytes / median(v) / 1e9;
