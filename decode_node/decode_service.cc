@@ -1,12 +1,15 @@
 // Decode = validate, start the K/V pulls, take the model, import, denoise, stream.
 #include "decode_node/decode_service.h"
 
+#include <atomic>
 #include <chrono>
+#include <future>
 
 #include "absl/strings/str_cat.h"
 #include "common/logging/event_log.h"
 #include "common/pipeline/engine_request.h"
 #include "common/generate/denoising_sequence.h"
+#include "decode_node/event_outbox.h"
 #include "decode_node/kv_puller.h"
 #include "proto/wire/engine_request_wire.h"
 #include "proto/wire/status_mapping.h"
@@ -121,12 +124,13 @@ grpc::Status DecodeService::decode(grpc::ServerContext* context,
 
   LoadCounters::Stage waiting(counters_.waiting);
   const Clock::time_point started = Clock::now();
-  bool cancelled = false;
-  auto should_stop = [&] { return cancelled || aborted->load() || context->IsCancelled(); };
+  std::atomic<bool> cancelled{false};  // a stream write failed: the router is gone
+  auto should_stop = [&] { return cancelled.load() || aborted->load() || context->IsCancelled(); };
   const std::vector<int32_t> stops = resolve_stop_tokens(spec->generation, model_->config());
   Clock::time_point first_block = started;
   spec->generation.should_stop = should_stop;
-  // Runs on the batcher's thread between steps.
+  // Runs on the batcher's thread between steps; the block is written by this RPC's thread.
+  EventOutbox outbox;
   Clock::time_point last_block = started;
   const BlockCallback on_block = [&](int block, std::span<const int32_t> ids) {
     const Clock::time_point now = Clock::now();
@@ -141,7 +145,7 @@ grpc::Status DecodeService::decode(grpc::ServerContext* context,
     out->set_index(block);
     out->mutable_ids()->Add(ids.begin(), ids.end());
     out->set_text(model_->visible_text(ids, stops));
-    if (!writer->Write(event)) cancelled = true;  // the router is gone
+    outbox.push(std::move(event));
   };
 
   // The cache and the sequence are made under the model's lock; the steps run in the batch.
@@ -188,6 +192,15 @@ grpc::Status DecodeService::decode(grpc::ServerContext* context,
   std::future<absl::StatusOr<GenerationResult>> future = batcher_.submit(
       std::move(*sequence), shares_forwards(*spec),
       static_cast<int64_t>(prompt.size()) + spec->generation.gen_length);
+  // Blocks go out from here while the batch steps on. Every block of a request is queued before
+  // its future is ready, so a last take() after that drains them all.
+  while (true) {
+    const bool finished = future.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+    for (v1::DecodeEvent& event : outbox.take(finished ? std::chrono::milliseconds(0)
+                                                       : std::chrono::milliseconds(2)))
+      if (!cancelled.load() && !writer->Write(event)) cancelled = true;
+    if (finished) break;
+  }
   absl::StatusOr<GenerationResult> result = future.get();
   if (should_stop() || (result.ok() && result->cancelled))
     return grpc::Status(grpc::StatusCode::CANCELLED, "request cancelled");
